@@ -1,0 +1,69 @@
+import * as aws from "@pulumi/aws";
+import * as pulumi from "@pulumi/pulumi";
+import { slug } from "../lib/topology/placement";
+
+export interface MonitoredHost {
+    hostname: string;
+    address: pulumi.Input<string>;
+}
+
+export interface MailAlertsArgs {
+    hosts: MonitoredHost[];
+    email: string;
+    /** us-east-1: Route53 publishes health-check metrics only there, and alarms must live beside them. */
+    provider: aws.Provider;
+}
+
+// Route53 checkers are spread over regions; three failed 30 s probes rules out one checker's blip.
+const FAILURE_THRESHOLD = 3;
+const REQUEST_INTERVAL_SECONDS = 30;
+
+/** A TCP 25 health check and an alarm per MX host, alarms mailed through one SNS topic. */
+export class MailAlerts extends pulumi.ComponentResource {
+    readonly topicArn: pulumi.Output<string>;
+
+    constructor(name: string, args: MailAlertsArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("mailcontinuity:alerts:MailAlerts", name, {}, opts);
+        const child = { parent: this, provider: args.provider };
+        const topic = new aws.sns.Topic(`${name}-topic`, { displayName: "mailcontinuity alerts" }, child);
+        // The recipient must click the confirmation link AWS mails before alerts arrive.
+        new aws.sns.TopicSubscription(`${name}-email`, { topic: topic.arn, protocol: "email", endpoint: args.email }, child);
+
+        for (const host of args.hosts) {
+            const id = `${name}-${slug(host.hostname)}`;
+            const check = new aws.route53.HealthCheck(
+                `${id}-smtp`,
+                {
+                    type: "TCP",
+                    ipAddress: host.address,
+                    port: 25,
+                    failureThreshold: FAILURE_THRESHOLD,
+                    requestInterval: REQUEST_INTERVAL_SECONDS,
+                    tags: { Name: `${host.hostname} SMTP` },
+                },
+                child,
+            );
+            new aws.cloudwatch.MetricAlarm(
+                `${id}-down`,
+                {
+                    alarmDescription: `${host.hostname} does not accept TCP connections on port 25`,
+                    namespace: "AWS/Route53",
+                    metricName: "HealthCheckStatus",
+                    dimensions: { HealthCheckId: check.id },
+                    statistic: "Minimum",
+                    period: 60,
+                    evaluationPeriods: 2,
+                    threshold: 1,
+                    comparisonOperator: "LessThanThreshold",
+                    // No data means the checker itself is gone: treat as down, not as fine.
+                    treatMissingData: "breaching",
+                    alarmActions: [topic.arn],
+                    okActions: [topic.arn],
+                },
+                child,
+            );
+        }
+        this.topicArn = topic.arn;
+        this.registerOutputs({ topicArn: this.topicArn });
+    }
+}

@@ -1,0 +1,70 @@
+import * as aws from "@pulumi/aws";
+import * as pulumi from "@pulumi/pulumi";
+
+export interface FirewallArgs {
+    description: string;
+    /** Ports open to the whole Internet (mail must reach us from anywhere). */
+    publicTcpPorts: number[];
+    /** SSH source; no SSH rule at all when absent. */
+    adminSshCidr?: string;
+}
+
+/**
+ * A security group whose rules are separate resources, so adding a port shows as one added rule in a
+ * preview instead of a replaced group.
+ */
+export class Firewall extends pulumi.ComponentResource {
+    readonly securityGroupId: pulumi.Output<string>;
+
+    constructor(name: string, args: FirewallArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("mailcontinuity:network:Firewall", name, {}, opts);
+        const group = new aws.ec2.SecurityGroup(`${name}-sg`, { description: args.description, tags: { Name: name } }, { parent: this });
+        for (const port of args.publicTcpPorts) {
+            for (const [family, cidr] of [["ipv4", "0.0.0.0/0"], ["ipv6", "::/0"]] as const) {
+                new aws.vpc.SecurityGroupIngressRule(
+                    `${name}-in-${port}-${family}`,
+                    {
+                        securityGroupId: group.id,
+                        ipProtocol: "tcp",
+                        fromPort: port,
+                        toPort: port,
+                        ...(family === "ipv4" ? { cidrIpv4: cidr } : { cidrIpv6: cidr }),
+                        description: `tcp/${port} from anywhere`,
+                    },
+                    { parent: this },
+                );
+            }
+        }
+        if (args.adminSshCidr !== undefined) {
+            new aws.vpc.SecurityGroupIngressRule(
+                `${name}-in-22-admin`,
+                { securityGroupId: group.id, ipProtocol: "tcp", fromPort: 22, toPort: 22, cidrIpv4: args.adminSshCidr, description: "SSH from the admin network" },
+                { parent: this },
+            );
+        }
+        new aws.vpc.SecurityGroupEgressRule(
+            `${name}-out-all`,
+            { securityGroupId: group.id, ipProtocol: "-1", cidrIpv4: "0.0.0.0/0", description: "outbound mail, packages, DNS" },
+            { parent: this },
+        );
+        this.securityGroupId = group.id;
+        this.registerOutputs({ securityGroupId: this.securityGroupId });
+    }
+}
+
+/** Debian 12 from Debian's own AWS account. */
+export function debianAmi(provider: aws.Provider, parent: pulumi.Resource): pulumi.Output<string> {
+    return aws.ec2
+        .getAmiOutput(
+            {
+                owners: ["136693071363"],
+                mostRecent: true,
+                filters: [
+                    { name: "name", values: ["debian-12-amd64-*"] },
+                    { name: "architecture", values: ["x86_64"] },
+                ],
+            },
+            { provider, parent },
+        )
+        .apply((ami) => ami.id);
+}

@@ -1,0 +1,97 @@
+import * as aws from "@pulumi/aws";
+import * as pulumi from "@pulumi/pulumi";
+import type { Topology } from "../lib/topology/schema";
+import { mailHosts, slug } from "../lib/topology/placement";
+import { buildRecordSet, mtaStsPolicy } from "../lib/render/records";
+import type { RelayImage } from "../lib/relay-image";
+import { MailAlerts } from "./alerts";
+import { MailDns } from "./dns";
+import { PrimaryMailHost } from "./primary";
+import { RelayNode } from "./relay";
+
+export interface MailContinuityArgs {
+    topology: Topology;
+    relayImage: RelayImage;
+}
+
+export interface MxEntry {
+    priority: number;
+    host: string;
+    address: string;
+    role: "primary" | "relay";
+}
+
+// Route53 health-check metrics exist only here.
+const ALERTS_REGION = "us-east-1";
+
+/** Everything one domain (or set of domains) needs to keep receiving mail through an outage. */
+export class MailContinuity extends pulumi.ComponentResource {
+    readonly mxTable: pulumi.Output<MxEntry[]>;
+    readonly nameservers: pulumi.Output<Record<string, string[]>>;
+    readonly mtaStsPolicy: string;
+
+    constructor(name: string, args: MailContinuityArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("mailcontinuity:index:MailContinuity", name, {}, opts);
+        const { topology } = args;
+        const providers = new Map<string, aws.Provider>();
+        const awsIn = (region: string): aws.Provider => {
+            let provider = providers.get(region);
+            if (provider === undefined) {
+                provider = new aws.Provider(`${name}-aws-${region}`, { region: region as aws.Region }, { parent: this });
+                providers.set(region, provider);
+            }
+            return provider;
+        };
+
+        const relays = topology.relays.map(
+            (relay) =>
+                new RelayNode(
+                    `${name}-${slug(relay.hostname)}`,
+                    {
+                        topology,
+                        relay,
+                        image: args.relayImage,
+                        ...(relay.placement.kind === "aws" ? { awsProvider: awsIn(relay.placement.region) } : {}),
+                    },
+                    { parent: this },
+                ),
+        );
+        const relayAddresses = relays.map((r) => r.publicIp);
+
+        const placement = topology.primary.placement;
+        const primary =
+            placement.kind === "aws"
+                ? new PrimaryMailHost(`${name}-${slug(topology.primary.hostname)}`, { topology, placement, relayAddresses, provider: awsIn(placement.region) }, { parent: this })
+                : undefined;
+        const addresses = new Map<string, pulumi.Output<string>>([
+            [topology.primary.hostname, primary?.publicIp ?? pulumi.output(placement.kind === "external" ? placement.address : "")],
+            ...relays.map((r): [string, pulumi.Output<string>] => [r.hostname, r.publicIp]),
+        ]);
+        const addressOf = (hostname: string): pulumi.Output<string> => addresses.get(hostname)!;
+
+        const dns = new MailDns(`${name}-dns`, { topology, records: buildRecordSet(topology, addressOf), awsProvider: awsIn(ALERTS_REGION) }, { parent: this });
+        primary?.addReverseDns(dns.addressRecords);
+        relays.forEach((r) => r.addReverseDns(dns.addressRecords));
+
+        new MailAlerts(
+            `${name}-alerts`,
+            {
+                hosts: mailHosts(topology).map((h) => ({ hostname: h.hostname, address: addressOf(h.hostname) })),
+                email: topology.alerts.email,
+                provider: awsIn(ALERTS_REGION),
+            },
+            { parent: this },
+        );
+
+        this.mxTable = pulumi.all(
+            mailHosts(topology).map((h) =>
+                addressOf(h.hostname).apply(
+                    (address): MxEntry => ({ priority: h.priority, host: h.hostname, address, role: h === topology.primary ? "primary" : "relay" }),
+                ),
+            ),
+        );
+        this.nameservers = dns.nameservers;
+        this.mtaStsPolicy = mtaStsPolicy(topology);
+        this.registerOutputs({ mxTable: this.mxTable, nameservers: this.nameservers, mtaStsPolicy: this.mtaStsPolicy });
+    }
+}

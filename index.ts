@@ -1,0 +1,15 @@
+// The stack: read and validate the topology, then declare everything from it.
+import * as path from "node:path";
+import { loadTopology } from "./components/config";
+import { MailContinuity } from "./components/mail-continuity";
+import { readRelayImage } from "./lib/relay-image";
+
+const topology = loadTopology();
+const mail = new MailContinuity("mail", { topology, relayImage: readRelayImage(path.join(__dirname, "relay-image")) });
+
+/** MX priority, host, address and role, most preferred first. */
+export const mxTable = mail.mxTable;
+/** Set these at the registrar, for each domain: both providers' nameservers. */
+export const nameservers = mail.nameservers;
+/** Serve this at https://mta-sts.<domain>/.well-known/mta-sts.txt (see README). */
+export const mtaStsPolicy = mail.mtaStsPolicy;

@@ -1,0 +1,129 @@
+// Pulumi mocks that stand in for the cloud APIs when the program is evaluated offline: deterministic
+// ids, documentation-range addresses, and a record of every registration (the mock monitor keeps no
+// parent and does not object to duplicate names, so we keep both ourselves).
+import * as pulumi from "@pulumi/pulumi";
+import { isRpcSecret } from "@pulumi/pulumi/runtime/rpc";
+import { createHash } from "node:crypto";
+
+export interface Registration {
+    type: string;
+    name: string;
+    urn: string;
+    parentUrn: string;
+    custom: boolean;
+    /** Inputs as registered; secret values are replaced by SECRET. */
+    inputs: Record<string, unknown>;
+}
+
+export const SECRET = "[secret]";
+
+function hash(text: string): string {
+    return createHash("sha256").update(text).digest("hex");
+}
+
+/** 203.0.113.0/24 (TEST-NET-3): an address that can never be mistaken for a real one. */
+function documentationAddress(name: string): string {
+    return `203.0.113.${(parseInt(hash(name).slice(0, 4), 16) % 250) + 2}`;
+}
+
+function revealSecrets(value: unknown): unknown {
+    if (isRpcSecret(value)) return SECRET;
+    if (Array.isArray(value)) return value.map(revealSecrets);
+    if (value !== null && typeof value === "object") {
+        return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, revealSecrets(v)]));
+    }
+    return value;
+}
+
+function unwrapSecrets(value: unknown): unknown {
+    if (isRpcSecret(value)) return unwrapSecrets((value as { value: unknown }).value);
+    if (Array.isArray(value)) return value.map(unwrapSecrets);
+    if (value !== null && typeof value === "object") {
+        return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, unwrapSecrets(v)]));
+    }
+    return value;
+}
+
+function fakeState(type: string, name: string, inputs: Record<string, unknown>): { id: string; state: Record<string, unknown> } {
+    const h = hash(`${type}/${name}`);
+    switch (type) {
+        case "aws:ec2/eip:Eip":
+            return { id: `eipalloc-${h.slice(0, 17)}`, state: { ...inputs, publicIp: documentationAddress(name), allocationId: `eipalloc-${h.slice(0, 17)}` } };
+        case "aws:ebs/volume:Volume":
+            return { id: `vol-${h.slice(0, 17)}`, state: inputs };
+        case "aws:ec2/instance:Instance":
+            return { id: `i-${h.slice(0, 17)}`, state: inputs };
+        case "aws:route53/zone:Zone": {
+            const n = parseInt(h.slice(0, 3), 16);
+            const nameServers = [`ns-${n}.awsdns-${n % 64}.com`, `ns-${n + 1}.awsdns-${n % 64}.net`, `ns-${n + 2}.awsdns-${n % 64}.org`, `ns-${n + 3}.awsdns-${n % 64}.co.uk`];
+            return { id: `Z${h.slice(0, 20).toUpperCase()}`, state: { ...inputs, zoneId: `Z${h.slice(0, 20).toUpperCase()}`, nameServers } };
+        }
+        case "aws:sns/topic:Topic":
+            return { id: `arn:aws:sns:us-east-1:123456789012:${name}`, state: { ...inputs, arn: `arn:aws:sns:us-east-1:123456789012:${name}` } };
+        default:
+            return { id: `${name}-id`, state: inputs };
+    }
+}
+
+const CALLS: Record<string, (inputs: Record<string, unknown>) => Record<string, unknown>> = {
+    "aws:ec2/getAmi:getAmi": () => ({ id: "ami-0debian12mock", name: "debian-12-amd64-mock", architecture: "x86_64" }),
+    "cloudflare:index/getZone:getZone": (inputs) => ({
+        zoneId: inputs.zoneId,
+        id: inputs.zoneId,
+        nameServers: ["ada.ns.cloudflare.com", "bob.ns.cloudflare.com"],
+    }),
+};
+
+interface MonitorRequest {
+    getType(): string;
+    getName(): string;
+    getParent(): string;
+    getCustom(): boolean;
+}
+
+/**
+ * Installs the mocks and returns the list that fills up as the program registers resources.
+ * Call before the program is loaded.
+ */
+export async function installPlanMocks(project: string, stack: string): Promise<Registration[]> {
+    const registrations: Registration[] = [];
+    const pending = new Map<string, Registration>();
+    await pulumi.runtime.setMocks(
+        {
+            newResource(args) {
+                const key = `${args.type}::${args.name}`;
+                const registration = pending.get(key);
+                if (registration) registration.inputs = revealSecrets(args.inputs) as Record<string, unknown>;
+                return fakeState(args.type, args.name, unwrapSecrets(args.inputs) as Record<string, unknown>);
+            },
+            call(args) {
+                const fake = CALLS[args.token];
+                if (fake === undefined) throw new Error(`the offline plan has no mock for ${args.token}; add one to lib/plan/mocks.ts`);
+                return fake(args.inputs as Record<string, unknown>);
+            },
+        },
+        project,
+        stack,
+        false,
+    );
+    const monitor = pulumi.runtime.getMonitor() as unknown as { registerResource(req: MonitorRequest, cb: (err: unknown, res: unknown) => void): Promise<void> };
+    const original = monitor.registerResource.bind(monitor);
+    monitor.registerResource = (req, callback) => {
+        const registration: Registration = {
+            type: req.getType(),
+            name: req.getName(),
+            urn: "",
+            parentUrn: req.getParent(),
+            custom: req.getCustom(),
+            inputs: {},
+        };
+        registrations.push(registration);
+        pending.set(`${registration.type}::${registration.name}`, registration);
+        return original(req, (err, res) => {
+            const urn = (res as { getUrn?: () => string } | undefined)?.getUrn?.();
+            if (urn !== undefined) registration.urn = urn;
+            callback(err, res);
+        });
+    };
+    return registrations;
+}

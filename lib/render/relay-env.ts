@@ -1,0 +1,32 @@
+// What a relay container is given: the environment documented in relay-image/README.md, plus the
+// recipients file that RELAY_RECIPIENTS names. Both targets (Docker/EC2 and the lab) use this.
+import type { Relay, Topology } from "../topology/schema";
+
+export const RECIPIENTS_PATH = "/etc/relay/recipients";
+
+export function recipientsFile(topology: Topology): string {
+    return `${topology.recipients.join("\n")}\n`;
+}
+
+export function relayEnvironment(topology: Topology, relay: Relay, recipientsPath: string = RECIPIENTS_PATH): Record<string, string> {
+    return {
+        RELAY_DOMAINS: topology.domains.join(","),
+        RELAY_HOSTNAME: relay.hostname,
+        RELAY_RECIPIENTS: recipientsPath,
+        QUEUE_LIFETIME: topology.queueLifetime,
+    };
+}
+
+/** KEY=value lines, as `docker run --env-file` reads them. */
+export function envFile(env: Record<string, string>): string {
+    return Object.entries(env)
+        .map(([k, v]) => `${k}=${v}`)
+        .join("\n")
+        .concat("\n");
+}
+
+/** Where the queue (and the generated TLS pair) lives inside the container: the volume's mount point. */
+export const RELAY_QUEUE_PATH = "/var/spool/postfix";
+
+/** Installed by relay-image/Dockerfile; exits 0 when Postfix answers 220 on port 25. */
+export const RELAY_HEALTHCHECK = "/usr/local/sbin/relay-healthcheck";

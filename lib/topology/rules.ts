@@ -1,0 +1,176 @@
+// Rules that span several fields. Each runs only on the sections it needs that parsed, so a file
+// with a bad `dns` section still hears about duplicate MX priorities in the same run.
+import { DURATION_RE, type Topology } from "./schema";
+import { domainOfRecipient, failureDomainOf, isWithinDomain, providerOf } from "./placement";
+
+export interface Problem {
+    path: (string | number)[];
+    message: string;
+}
+
+type Sections = Partial<Topology>;
+
+const SECONDS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400, w: 604800 };
+
+export function durationSeconds(duration: string): number {
+    const match = DURATION_RE.exec(duration);
+    if (!match) throw new Error(`not a duration: ${duration}`);
+    return Number(match[1]) * SECONDS[match[2]];
+}
+
+// RFC 5321 4.5.4.1: give up after at least 4-5 days. Shorter bounces mail during a long weekend outage.
+const MIN_QUEUE_LIFETIME_SECONDS = 5 * 86400;
+
+// Anything wider than a /8 is someone's whole ISP or the Internet.
+const NARROWEST_ADMIN_PREFIX = 8;
+
+function priorities(s: Sections): Problem[] {
+    if (!s.primary || !s.relays) return [];
+    const problems: Problem[] = [];
+    const seen = new Map<number, string>([[s.primary.priority, "primary"]]);
+    s.relays.forEach((relay, i) => {
+        const holder = seen.get(relay.priority);
+        if (holder !== undefined) {
+            problems.push({
+                path: ["relays", i, "priority"],
+                message: `priority ${relay.priority} is already used by ${holder}; every MX needs its own priority`,
+            });
+        } else {
+            seen.set(relay.priority, `relays[${i}]`);
+        }
+        if (relay.priority < s.primary!.priority) {
+            problems.push({
+                path: ["relays", i, "priority"],
+                message: `priority ${relay.priority} would make this relay preferred over the primary (${s.primary!.priority}); relays need a higher number`,
+            });
+        }
+    });
+    return problems;
+}
+
+function failureDomains(s: Sections): Problem[] {
+    if (!s.primary || !s.relays) return [];
+    const problems: Problem[] = [];
+    const taken = new Map<string, string>([[failureDomainOf(s.primary.placement), "the primary"]]);
+    s.relays.forEach((relay, i) => {
+        const domain = failureDomainOf(relay.placement);
+        const holder = taken.get(domain);
+        if (holder !== undefined) {
+            problems.push({
+                path: ["relays", i, "placement"],
+                message: `placed in ${domain}, the same failure domain as ${holder}; a backup must be in another region or provider site`,
+            });
+        } else {
+            taken.set(domain, `relays[${i}]`);
+        }
+    });
+    const primaryProvider = providerOf(s.primary.placement);
+    if (s.relays.length > 0 && s.relays.every((r) => providerOf(r.placement) === primaryProvider)) {
+        problems.push({
+            path: ["relays"],
+            message: `every relay runs at ${primaryProvider}, like the primary; put at least one relay at another provider`,
+        });
+    }
+    return problems;
+}
+
+function hostnames(s: Sections): Problem[] {
+    if (!s.primary || !s.relays) return [];
+    const problems: Problem[] = [];
+    const hosts: [(string | number)[], string][] = [
+        [["primary", "hostname"], s.primary.hostname],
+        ...s.relays.map((r, i): [(string | number)[], string] => [["relays", i, "hostname"], r.hostname]),
+    ];
+    const seen = new Set<string>();
+    for (const [path, hostname] of hosts) {
+        if (seen.has(hostname)) problems.push({ path, message: `${hostname} is listed twice; every MX needs its own host` });
+        seen.add(hostname);
+        const allowOutside = s.overrides?.allowMxOutsideDomain ?? false;
+        if (s.domains && !allowOutside && !s.domains.some((d) => isWithinDomain(hostname, d))) {
+            problems.push({
+                path,
+                message: `${hostname} is outside ${s.domains.join(", ")}; its A record would not be managed here (set overrides.allowMxOutsideDomain: true if that is intended)`,
+            });
+        }
+    }
+    const addresses = new Map<string, string>();
+    if (s.primary.placement.kind === "external") addresses.set(s.primary.placement.address, "the primary");
+    s.relays.forEach((relay, i) => {
+        if (relay.placement.kind !== "docker") return;
+        const holder = addresses.get(relay.placement.address);
+        if (holder !== undefined) {
+            problems.push({ path: ["relays", i, "placement", "address"], message: `${relay.placement.address} is already used by ${holder}` });
+        }
+        addresses.set(relay.placement.address, `relays[${i}]`);
+    });
+    return problems;
+}
+
+function adminAccess(s: Sections): Problem[] {
+    const problems: Problem[] = [];
+    const check = (path: (string | number)[], cidr: string | undefined) => {
+        if (cidr === undefined) return;
+        const prefix = Number(cidr.split("/")[1]);
+        if (prefix < NARROWEST_ADMIN_PREFIX) {
+            problems.push({
+                path,
+                message: `${cidr} opens SSH to the world; give the admin network (at most a /${NARROWEST_ADMIN_PREFIX}, usually a /32 or /24)`,
+            });
+        }
+    };
+    if (s.primary?.placement.kind === "aws") check(["primary", "placement", "adminSshCidr"], s.primary.placement.adminSshCidr);
+    s.relays?.forEach((relay, i) => {
+        if (relay.placement.kind === "aws") check(["relays", i, "placement", "adminSshCidr"], relay.placement.adminSshCidr);
+    });
+    return problems;
+}
+
+function dnsProviders(s: Sections): Problem[] {
+    if (!s.dns) return [];
+    const problems: Problem[] = [];
+    const kinds = new Set<string>();
+    s.dns.providers.forEach((provider, i) => {
+        if (kinds.has(provider.kind)) {
+            problems.push({ path: ["dns", "providers", i, "kind"], message: `${provider.kind} is listed twice; the second provider must be independent of the first` });
+        }
+        kinds.add(provider.kind);
+        if (provider.kind === "cloudflare" && s.domains) {
+            for (const domain of s.domains) {
+                if (!(domain in provider.zoneIds)) {
+                    problems.push({ path: ["dns", "providers", i, "zoneIds"], message: `no Cloudflare zone id for ${domain}` });
+                }
+            }
+            for (const zone of Object.keys(provider.zoneIds)) {
+                if (!s.domains.includes(zone)) {
+                    problems.push({ path: ["dns", "providers", i, "zoneIds", zone], message: `${zone} is not one of the domains` });
+                }
+            }
+        }
+    });
+    return problems;
+}
+
+function recipients(s: Sections): Problem[] {
+    if (!s.recipients || !s.domains) return [];
+    return s.recipients.flatMap((recipient, i) =>
+        s.domains!.includes(domainOfRecipient(recipient))
+            ? []
+            : [{ path: ["recipients", i], message: `${recipient} is not in ${s.domains!.join(", ")}; the relays only accept mail for those domains` }],
+    );
+}
+
+function queueLifetime(s: Sections): Problem[] {
+    if (s.queueLifetime === undefined) return [];
+    const allowShort = s.overrides?.allowShortQueueLifetime ?? false;
+    if (allowShort || durationSeconds(s.queueLifetime) >= MIN_QUEUE_LIFETIME_SECONDS) return [];
+    return [
+        {
+            path: ["queueLifetime"],
+            message: `${s.queueLifetime} is under 5 days; RFC 5321 asks senders to keep trying 4-5 days (set overrides.allowShortQueueLifetime: true to insist)`,
+        },
+    ];
+}
+
+export function checkRules(sections: Sections): Problem[] {
+    return [priorities, failureDomains, hostnames, adminAccess, dnsProviders, recipients, queueLifetime].flatMap((rule) => rule(sections));
+}

@@ -1,0 +1,133 @@
+// The shape of `mailcontinuity:topology`. Cross-field rules (priorities, failure domains, …) live in
+// rules.ts so that each can name the exact path it objects to.
+import { z } from "zod";
+
+const FQDN_RE = /^(?=.{4,253}$)(?!-)[a-z0-9-]{1,63}(?<!-)(\.(?!-)[a-z0-9-]{1,63}(?<!-))*\.[a-z]{2,63}$/;
+
+export const fqdn = z
+    .string()
+    .transform((s) => s.toLowerCase())
+    .pipe(
+        z.string().regex(FQDN_RE, {
+            message: "expected a fully qualified domain name such as mx2.example.com (no trailing dot)",
+        }),
+    );
+
+const site = z.strictObject({
+    provider: z.string().min(1).transform((s) => s.toLowerCase()),
+    city: z.string().min(1).transform((s) => s.toLowerCase()),
+});
+
+const AWS_REGION_RE = /^[a-z]{2}(-gov)?-[a-z]+-\d$/;
+const awsRegion = z.string().regex(AWS_REGION_RE, { message: "expected an AWS region such as eu-central-1" });
+
+const adminCidr = z.cidrv4({ message: "expected an IPv4 CIDR such as 203.0.113.0/24" });
+
+// Postfix's own time units, so the value can be handed to the relay unchanged.
+export const DURATION_RE = /^([1-9]\d*)([smhdw])$/;
+const duration = z.string().regex(DURATION_RE, {
+    message: "expected a duration such as 7d, 120h or 5d (units s, m, h, d, w)",
+});
+
+const awsPrimaryPlacement = z.strictObject({
+    kind: z.literal("aws"),
+    region: awsRegion,
+    instanceType: z.string().min(1).default("t3.small"),
+    volumeSizeGiB: z.int().min(8).max(16384).default(50),
+    adminSshCidr: adminCidr,
+});
+
+const externalPrimaryPlacement = z.strictObject({
+    kind: z.literal("external"),
+    address: z.ipv4({ message: "expected the primary's public IPv4 address" }),
+    site,
+});
+
+const priority = z.int().min(0).max(65535);
+
+const primary = z.strictObject({
+    hostname: fqdn,
+    priority: priority.default(10),
+    placement: z.discriminatedUnion("kind", [awsPrimaryPlacement, externalPrimaryPlacement]),
+});
+
+const dockerRelayPlacement = z.strictObject({
+    kind: z.literal("docker"),
+    host: z.string().regex(/^ssh:\/\/([^@\s/]+@)?[a-z0-9.-]+(:\d{1,5})?$/i, {
+        message: "expected an ssh:// Docker host such as ssh://deploy@relay1.example.net",
+    }),
+    address: z.ipv4({ message: "expected the Docker host's public IPv4 address" }),
+    site,
+    platform: z.enum(["linux/amd64", "linux/arm64"]).default("linux/amd64"),
+});
+
+const awsRelayPlacement = z.strictObject({
+    kind: z.literal("aws"),
+    region: awsRegion,
+    instanceType: z.string().min(1).default("t3.micro"),
+    adminSshCidr: adminCidr.optional(),
+});
+
+const relay = z.strictObject({
+    hostname: fqdn,
+    priority,
+    placement: z.discriminatedUnion("kind", [dockerRelayPlacement, awsRelayPlacement]),
+});
+
+const cloudflareProvider = z.strictObject({
+    kind: z.literal("cloudflare"),
+    zoneIds: z.record(fqdn, z.string().regex(/^[0-9a-f]{32}$/, { message: "expected a 32-hex-digit Cloudflare zone id" })),
+});
+
+const route53Provider = z.strictObject({
+    kind: z.literal("route53"),
+});
+
+const dnsProvider = z.discriminatedUnion("kind", [cloudflareProvider, route53Provider]);
+
+const recipient = z
+    .string()
+    .transform((s) => s.toLowerCase())
+    .pipe(
+        z.string().regex(/^([a-z0-9!#$%&'*+/=?^_`{|}~.-]+)?@[a-z0-9.-]+$/, {
+            message: "expected an address such as alice@example.com, or @example.com for a whole domain",
+        }),
+    );
+
+export const sections = {
+    domains: z.array(fqdn).min(1, { message: "list at least one domain" }),
+    primary,
+    relays: z.array(relay).min(1, { message: "list at least one relay; a backup MX is the point" }),
+    dns: z.strictObject({
+        ttl: z.int().min(60).max(86400).default(300),
+        providers: z.array(dnsProvider).min(2, {
+            message: "list at least two DNS providers (cloudflare and route53) so that one failing does not stop mail",
+        }),
+    }),
+    recipients: z.array(recipient).min(1, { message: "list the valid recipients the relays accept" }),
+    alerts: z.strictObject({ email: z.email({ message: "expected the address that receives alerts" }) }),
+    queueLifetime: duration.default("7d"),
+    policy: z
+        .strictObject({
+            // testing by default: relays start with self-signed certificates, which enforce would refuse.
+            mtaSts: z.enum(["none", "testing", "enforce"]).default("testing"),
+            dmarc: z.enum(["none", "quarantine", "reject"]).default("none"),
+        })
+        .default({ mtaSts: "testing", dmarc: "none" }),
+    overrides: z
+        .strictObject({
+            allowShortQueueLifetime: z.boolean().default(false),
+            allowMxOutsideDomain: z.boolean().default(false),
+        })
+        .default({ allowShortQueueLifetime: false, allowMxOutsideDomain: false }),
+};
+
+export const topologySchema = z.strictObject(sections);
+
+export type Topology = z.output<typeof topologySchema>;
+export type Primary = Topology["primary"];
+export type Relay = Topology["relays"][number];
+export type MailHost = Primary | Relay;
+export type AwsPrimaryPlacement = z.output<typeof awsPrimaryPlacement>;
+export type DockerRelayPlacement = z.output<typeof dockerRelayPlacement>;
+export type AwsRelayPlacement = z.output<typeof awsRelayPlacement>;
