@@ -1,4 +1,4 @@
-// npm run plan -- --stack <name> [--json]
+// npm run plan -- --stack <name> [--json] [--config <file>]
 // Evaluates index.ts under Pulumi mocks with Pulumi.<name>.yaml: every resource and DNS record the
 // stack would declare, with no credentials and no Pulumi CLI. Not a substitute for `pulumi preview`
 // (no diff against real state), but the same program and the same config.
@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { installPlanMocks } from "../lib/plan/mocks";
 import { buildPlan, duplicateUrns, formatPlanText } from "../lib/plan/report";
-import { listStacks, readStackConfig } from "../lib/plan/stack-config";
+import { listStacks, readStackConfig, stackFile } from "../lib/plan/stack-config";
 
 const PROJECT = "mailcontinuity";
 const projectDir = join(__dirname, "..");
@@ -22,15 +22,15 @@ function resolved(value: unknown): Promise<unknown> {
 }
 
 async function main(): Promise<void> {
-    let options: { stack?: string; json?: boolean; help?: boolean };
+    let options: { stack?: string; json?: boolean; help?: boolean; config?: string };
     try {
-        options = parseArgs({ options: { stack: { type: "string" }, json: { type: "boolean" }, help: { type: "boolean", short: "h" } } }).values;
+        options = parseArgs({ options: { stack: { type: "string" }, json: { type: "boolean" }, config: { type: "string" }, help: { type: "boolean", short: "h" } } }).values;
     } catch (error) {
-        fail(`${(error as Error).message}\nusage: npm run plan -- --stack <name> [--json]`);
+        fail(`${(error as Error).message}\nusage: npm run plan -- --stack <name> [--json] [--config <file>]`);
     }
     if (options.help || options.stack === undefined) {
         const stacks = listStacks(projectDir).join(", ");
-        const usage = `usage: npm run plan -- --stack <name> [--json]\nstacks: ${stacks}`;
+        const usage = `usage: npm run plan -- --stack <name> [--json] [--config <file>]\n  --json    stable, sorted JSON for diffing two plans\n  --config  read this file instead of Pulumi.<name>.yaml (e.g. a config proposed in a pull request)\nstacks: ${stacks}`;
         if (options.help) {
             process.stdout.write(`${usage}\n`);
             return;
@@ -40,7 +40,7 @@ async function main(): Promise<void> {
     const stack = options.stack;
     let config;
     try {
-        config = readStackConfig(projectDir, PROJECT, stack);
+        config = readStackConfig(options.config ?? stackFile(projectDir, stack), PROJECT);
     } catch (error) {
         fail((error as Error).message);
     }

@@ -10,6 +10,8 @@ export interface Registration {
     name: string;
     urn: string;
     parentUrn: string;
+    /** Provider reference (urn::id) for custom resources with an explicit provider. */
+    providerRef: string;
     custom: boolean;
     /** Inputs as registered; secret values are replaced by SECRET. */
     inputs: Record<string, unknown>;
@@ -78,6 +80,7 @@ interface MonitorRequest {
     getType(): string;
     getName(): string;
     getParent(): string;
+    getProvider(): string;
     getCustom(): boolean;
 }
 
@@ -114,6 +117,7 @@ export async function installPlanMocks(project: string, stack: string): Promise<
             name: req.getName(),
             urn: "",
             parentUrn: req.getParent(),
+            providerRef: req.getProvider(),
             custom: req.getCustom(),
             inputs: {},
         };

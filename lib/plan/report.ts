@@ -5,6 +5,8 @@ export interface PlannedResource {
     type: string;
     name: string;
     parent: string | null;
+    /** Name of the explicit provider resource (its region or Docker host is in its inputs). */
+    provider: string | null;
     inputs: Record<string, unknown>;
 }
 
@@ -80,7 +82,13 @@ function dnsRows(resources: PlannedResource[]): PlannedRecord[] {
 export function buildPlan(stack: string, registrations: Registration[], outputs: Record<string, unknown>): Plan {
     const resources = registrations
         .filter((r) => r.type !== "pulumi:pulumi:Stack")
-        .map((r) => ({ type: r.type, name: r.name, parent: nameFromUrn(r.parentUrn), inputs: sortKeys(r.inputs) as Record<string, unknown> }))
+        .map((r) => ({
+            type: r.type,
+            name: r.name,
+            parent: nameFromUrn(r.parentUrn),
+            provider: nameFromUrn(r.providerRef.split("::").slice(0, -1).join("::")),
+            inputs: sortKeys(r.inputs) as Record<string, unknown>,
+        }))
         .sort((a, b) => a.type.localeCompare(b.type) || a.name.localeCompare(b.name));
     return { stack, resources, dns: dnsRows(resources), outputs: sortKeys(outputs) as Record<string, unknown> };
 }

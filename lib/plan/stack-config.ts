@@ -2,7 +2,7 @@
 // structured values as JSON. Encrypted values cannot be read offline and stay secrets.
 import { load } from "js-yaml";
 import { existsSync, readFileSync, readdirSync } from "node:fs";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { SECRET } from "./mocks";
 
 export interface StackConfig {
@@ -21,10 +21,10 @@ export function listStacks(projectDir: string): string[] {
         .sort();
 }
 
-export function readStackConfig(projectDir: string, project: string, stack: string): StackConfig {
-    const file = stackFile(projectDir, stack);
+export function readStackConfig(file: string, project: string): StackConfig {
     if (!existsSync(file)) {
-        throw new Error(`no ${file}; stacks here: ${listStacks(projectDir).join(", ") || "none"}`);
+        const dir = dirname(file);
+        throw new Error(`no ${file}; stack configs in ${dir}: ${listStacks(dir).join(", ") || "none"}`);
     }
     const doc = load(readFileSync(file, "utf8")) as { config?: Record<string, unknown> } | null;
     const config: Record<string, string> = {};

@@ -1,0 +1,49 @@
+import { spawnSync } from "node:child_process";
+import { readFileSync, readdirSync } from "node:fs";
+import { join } from "node:path";
+import type { TestContext } from "node:test";
+import { load } from "js-yaml";
+import type { Plan } from "../lib/plan/report";
+
+export const ROOT = join(__dirname, "..");
+
+export function stackNames(): string[] {
+    return readdirSync(ROOT)
+        .map((f) => /^Pulumi\.(.+)\.yaml$/.exec(f)?.[1])
+        .filter((s): s is string => s !== undefined)
+        .sort();
+}
+
+export function rawTopology(stack: string): Record<string, unknown> {
+    const doc = load(readFileSync(join(ROOT, `Pulumi.${stack}.yaml`), "utf8")) as { config: Record<string, unknown> };
+    return structuredClone(doc.config["mailcontinuity:topology"]) as Record<string, unknown>;
+}
+
+export interface PlanRun {
+    status: number | null;
+    stdout: string;
+    stderr: string;
+    plan?: Plan;
+}
+
+export function runPlan(args: string[]): PlanRun {
+    const result = spawnSync(process.execPath, ["--import", "tsx", join(ROOT, "scripts/plan.ts"), ...args], { cwd: ROOT, encoding: "utf8", timeout: 120_000 });
+    const run: PlanRun = { status: result.status, stdout: result.stdout, stderr: result.stderr };
+    if (result.status === 0 && args.includes("--json")) run.plan = JSON.parse(result.stdout) as Plan;
+    return run;
+}
+
+export function hasCommand(command: string): boolean {
+    return spawnSync("sh", ["-c", `command -v ${command}`], { encoding: "utf8" }).status === 0;
+}
+
+/**
+ * Skips a test whose prerequisite is missing on a developer's machine, but fails it under CI, where
+ * .ci/run installs everything: a silent skip there would hide a broken install step.
+ */
+export function requirePrerequisite(t: TestContext, ok: boolean, what: string): boolean {
+    if (ok) return true;
+    if (process.env.CI) throw new Error(`prerequisite missing under CI: ${what} (.ci/run should have installed it)`);
+    t.skip(`prerequisite missing: ${what}`);
+    return false;
+}

@@ -1,0 +1,202 @@
+// Every committed stack config, evaluated through `npm run plan` (the real program under mocks).
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, describe, it } from "node:test";
+import { dump } from "js-yaml";
+import { parseTopology } from "../lib/topology/validate";
+import { mailHosts } from "../lib/topology/placement";
+import { duplicateUrns, type Plan, type PlannedResource } from "../lib/plan/report";
+import type { Registration } from "../lib/plan/mocks";
+import { rawTopology, runPlan, stackNames } from "./helpers";
+
+const byType = (plan: Plan, type: string): PlannedResource[] => plan.resources.filter((r) => r.type === type);
+
+for (const stack of stackNames()) {
+    describe(`stack ${stack}`, () => {
+        const run = runPlan(["--stack", stack, "--json"]);
+        const topology = parseTopology(rawTopology(stack));
+
+        it("evaluates under mocks", () => {
+            assert.equal(run.status, 0, run.stderr);
+            assert.ok(run.plan!.resources.length > 20);
+        });
+        const plan = run.plan!;
+        if (plan === undefined) return;
+
+        it("publishes MX records with the configured priorities and hosts, identical at both providers", () => {
+            const expected = mailHosts(topology).map((h) => `${h.priority} ${h.hostname}`);
+            for (const domain of topology.domains) {
+                for (const provider of ["cloudflare", "route53"]) {
+                    const mx = plan.dns.filter((d) => d.provider === provider && d.type === "MX" && d.name === domain).map((d) => `${d.priority} ${d.content}`);
+                    assert.deepEqual(mx, expected, `${provider} ${domain}`);
+                }
+            }
+            const strip = (p: string) =>
+                plan.dns
+                    .filter((d) => d.provider === p && d.type !== "NS")
+                    .map(({ name, type, ttl, content, priority }) => JSON.stringify({ name, type, ttl, content, priority }));
+            assert.deepEqual(strip("cloudflare"), strip("route53"));
+        });
+
+        it("points each MX host's A record at that host's address", () => {
+            const mxTable = plan.outputs.mxTable as { host: string; address: string }[];
+            for (const { host, address } of mxTable) {
+                for (const provider of ["cloudflare", "route53"]) {
+                    const a = plan.dns.filter((d) => d.provider === provider && d.type === "A" && d.name === host).map((d) => d.content);
+                    assert.deepEqual(a, [address], `${provider} A ${host}`);
+                }
+            }
+        });
+
+        it("lists both providers' nameservers at both apexes, and outputs them for the registrar", () => {
+            const nameservers = plan.outputs.nameservers as Record<string, string[]>;
+            for (const domain of topology.domains) {
+                const all = nameservers[domain];
+                assert.ok(all.some((n) => n.endsWith(".ns.cloudflare.com")) && all.some((n) => n.includes(".awsdns-")), all.join(" "));
+                const r53 = plan.dns.filter((d) => d.provider === "route53" && d.type === "NS" && d.name === domain).map((d) => d.content);
+                assert.deepEqual(r53.sort(), [...all].sort());
+                // Cloudflare answers with its own NS itself; it must carry Route53's.
+                const cf = plan.dns.filter((d) => d.provider === "cloudflare" && d.type === "NS" && d.name === domain).map((d) => d.content);
+                assert.deepEqual(cf.sort(), all.filter((n) => n.includes(".awsdns-")).sort());
+            }
+            for (const settings of byType(plan, "cloudflare:index/zoneDnsSettings:ZoneDnsSettings")) assert.equal(settings.inputs.multiProvider, true);
+        });
+
+        it("never proxies a mail record through Cloudflare, and names records without a trailing dot", () => {
+            const records = byType(plan, "cloudflare:index/dnsRecord:DnsRecord");
+            assert.ok(records.length > 0);
+            for (const r of records) {
+                assert.equal(r.inputs.proxied, false, r.name);
+                assert.doesNotMatch(String(r.inputs.name), /\.$/, r.name);
+            }
+        });
+
+        it("never opens SSH to the world", () => {
+            const rules = byType(plan, "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule");
+            assert.ok(rules.length > 0);
+            for (const rule of rules.filter((r) => Number(r.inputs.fromPort) <= 22 && Number(r.inputs.toPort) >= 22)) {
+                assert.ok(rule.inputs.cidrIpv4 !== "0.0.0.0/0" && rule.inputs.cidrIpv6 === undefined, `${rule.name}: ${JSON.stringify(rule.inputs)}`);
+            }
+            const smtp = rules.filter((r) => r.inputs.fromPort === 25 && r.inputs.cidrIpv4 === "0.0.0.0/0");
+            assert.equal(smtp.length, mailHosts(topology).filter((h) => h.placement.kind === "aws").length);
+        });
+
+        it("runs each host in its own region or at its own provider site", () => {
+            const sites = mailHosts(topology).map((h) =>
+                h.placement.kind === "aws" ? `aws ${h.placement.region}` : `${h.placement.site.provider} ${h.placement.site.city}`,
+            );
+            assert.equal(new Set(sites).size, sites.length, sites.join(", "));
+            const regionOf = new Map(byType(plan, "pulumi:providers:aws").map((p) => [p.name, String(p.inputs.region)]));
+            const instanceRegions = byType(plan, "aws:ec2/instance:Instance").map((i) => regionOf.get(i.provider ?? "")).sort();
+            const configured = mailHosts(topology).flatMap((h) => (h.placement.kind === "aws" ? [h.placement.region] : [])).sort();
+            assert.deepEqual(instanceRegions, configured);
+            const dockerHosts = byType(plan, "pulumi:providers:docker").map((p) => p.inputs.host);
+            assert.deepEqual(
+                dockerHosts.sort(),
+                topology.relays.flatMap((r) => (r.placement.kind === "docker" ? [r.placement.host] : [])).sort(),
+            );
+            const containerHosts = byType(plan, "docker:index/container:Container").map((c) => c.provider);
+            assert.ok(containerHosts.every((p) => p !== null && byType(plan, "pulumi:providers:docker").some((d) => d.name === p)));
+        });
+
+        it("encrypts every disk that holds mail", () => {
+            for (const v of byType(plan, "aws:ebs/volume:Volume")) assert.equal(v.inputs.encrypted, true, v.name);
+            for (const i of byType(plan, "aws:ec2/instance:Instance")) assert.equal((i.inputs.rootBlockDevice as { encrypted: boolean }).encrypted, true, i.name);
+        });
+
+        it("gives every relay container the relay image's environment, a queue volume and a restart policy", () => {
+            const containers = byType(plan, "docker:index/container:Container");
+            assert.equal(containers.length, topology.relays.filter((r) => r.placement.kind === "docker").length);
+            for (const c of containers) {
+                const env = (c.inputs.envs as string[]).map((e) => e.split("=")[0]).sort();
+                assert.deepEqual(env, ["QUEUE_LIFETIME", "RELAY_DOMAINS", "RELAY_HOSTNAME", "RELAY_RECIPIENTS"]);
+                assert.equal(c.inputs.restart, "unless-stopped");
+                assert.deepEqual((c.inputs.ports as { internal: number }[]).map((p) => p.internal), [25]);
+                assert.equal((c.inputs.volumes as { containerPath: string }[])[0].containerPath, "/var/spool/postfix");
+            }
+        });
+
+        it("watches every MX host on TCP 25 with an alarm in us-east-1 mailed to the alert address", () => {
+            const checks = byType(plan, "aws:route53/healthCheck:HealthCheck");
+            const addresses = (plan.outputs.mxTable as { address: string }[]).map((m) => m.address).sort();
+            assert.deepEqual(checks.map((c) => c.inputs.ipAddress).sort(), addresses);
+            assert.ok(checks.every((c) => c.inputs.type === "TCP" && c.inputs.port === 25));
+            assert.equal(byType(plan, "aws:cloudwatch/metricAlarm:MetricAlarm").length, checks.length);
+            const subscription = byType(plan, "aws:sns/topicSubscription:TopicSubscription")[0];
+            assert.equal(subscription.inputs.endpoint, topology.alerts.email);
+            const alertProvider = byType(plan, "pulumi:providers:aws").find((p) => p.inputs.region === "us-east-1");
+            assert.ok(alertProvider, "no us-east-1 provider for the alarms");
+        });
+
+        it("follows the component conventions: type tokens, and every resource under the top component", () => {
+            for (const r of plan.resources.filter((r) => r.type.startsWith("mailcontinuity:"))) {
+                assert.match(r.type, /^mailcontinuity:[a-z]+:[A-Z][A-Za-z]+$/);
+            }
+            const orphans = plan.resources.filter((r) => r.parent === null).map((r) => `${r.type} ${r.name}`);
+            assert.deepEqual(orphans, ["mailcontinuity:index:MailContinuity mail"]);
+        });
+
+        it("prints a stable plan: two runs are byte-identical", () => {
+            const again = runPlan(["--stack", stack, "--json"]);
+            assert.equal(again.stdout, run.stdout);
+        });
+    });
+}
+
+describe("plan command", () => {
+    const dirs: string[] = [];
+    after(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+
+    it("refuses a bad config with every problem and exit status 1, declaring nothing", () => {
+        const dir = mkdtempSync(join(tmpdir(), "plan-"));
+        dirs.push(dir);
+        const bad = rawTopology("prod") as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+        bad.relays[1].priority = 20;
+        bad.primary.placement.adminSshCidr = "0.0.0.0/0";
+        const file = join(dir, "Pulumi.bad.yaml");
+        writeFileSync(file, dump({ config: { "mailcontinuity:topology": bad } }));
+        const run = runPlan(["--stack", "bad", "--config", file, "--json"]);
+        assert.equal(run.status, 1);
+        assert.equal(run.stdout, "");
+        assert.match(run.stderr, /topology\.relays\[1\]\.priority: priority 20 is already used/);
+        assert.match(run.stderr, /topology\.primary\.placement\.adminSshCidr: 0\.0\.0\.0\/0 opens SSH/);
+        assert.doesNotMatch(run.stderr, /at .*\.ts:\d+/, "a stack trace leaked into the error");
+    });
+
+    it("names the stacks it knows when asked for one that does not exist", () => {
+        const run = runPlan(["--stack", "nope"]);
+        assert.equal(run.status, 1);
+        assert.match(run.stderr, /stack configs in .*: .*prod/);
+    });
+
+    it("shows the resource tree and a DNS table per provider in text mode", () => {
+        const run = runPlan(["--stack", "prod"]);
+        assert.equal(run.status, 0, run.stderr);
+        assert.match(run.stdout, /^ {2}\+ mailcontinuity:index:MailContinuity {2}mail$/m);
+        assert.match(run.stdout, /^DNS at cloudflare/m);
+        assert.match(run.stdout, /^DNS at route53/m);
+        assert.match(run.stdout, /^ {2}example\.com +MX +300 +20 +mx2\.example\.com$/m);
+    });
+
+    it("refuses a program that would declare one resource name twice", () => {
+        const dir = mkdtempSync(join(tmpdir(), "plan-"));
+        dirs.push(dir);
+        const twin = rawTopology("prod") as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+        // mx2.example.com and mx2-example.com both become the resource name mail-mx2-example-com.
+        twin.relays[1] = { ...twin.relays[1], hostname: "mx2-example.com" };
+        twin.overrides = { allowMxOutsideDomain: true };
+        const file = join(dir, "Pulumi.twin.yaml");
+        writeFileSync(file, dump({ config: { "mailcontinuity:topology": twin } }));
+        const run = runPlan(["--stack", "twin", "--config", file]);
+        assert.equal(run.status, 1, run.stdout.slice(0, 500));
+        assert.match(run.stderr, /resource names are not unique/);
+    });
+
+    it("detects resource names used twice, which the mock monitor lets through", () => {
+        const reg = (name: string): Registration => ({ type: "t", name, urn: `urn:pulumi:s::p::t::${name}`, parentUrn: "", providerRef: "", custom: true, inputs: {} });
+        assert.deepEqual(duplicateUrns([reg("a"), reg("b"), reg("a")]), ["urn:pulumi:s::p::t::a"]);
+        assert.deepEqual(duplicateUrns([reg("a"), reg("b")]), []);
+    });
+});

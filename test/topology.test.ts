@@ -1,0 +1,120 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { TopologyError, parseTopology } from "../lib/topology/validate";
+import { durationSeconds } from "../lib/topology/rules";
+import { rawTopology, stackNames } from "./helpers";
+
+type Raw = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+function problemsOf(raw: unknown): string[] {
+    try {
+        parseTopology(raw);
+    } catch (error) {
+        assert.ok(error instanceof TopologyError, `expected a TopologyError, got ${String(error)}`);
+        return error.message.split("\n").slice(1).map((l) => l.trim());
+    }
+    return [];
+}
+
+function mutated(change: (t: Raw) => void): Raw {
+    const t = rawTopology("prod");
+    change(t);
+    return t;
+}
+
+describe("topology validation", () => {
+    for (const stack of stackNames()) {
+        it(`accepts the committed Pulumi.${stack}.yaml`, () => {
+            assert.deepEqual(problemsOf(rawTopology(stack)), []);
+        });
+    }
+
+    it("fills in the documented defaults", () => {
+        const t = parseTopology(mutated((t) => delete t.queueLifetime));
+        assert.equal(t.queueLifetime, "7d");
+        assert.equal(t.policy.mtaSts, "testing");
+        assert.equal(t.dns.ttl, 300);
+    });
+
+    // [what is wrong, how to break the prod config, the path the message must name, words it must say]
+    const badConfigs: [string, (t: Raw) => void, string, RegExp][] = [
+        ["duplicate priority", (t) => (t.relays[1].priority = 20), "topology.relays[1].priority", /already used by relays\[0\]/],
+        ["relay preferred over the primary", (t) => (t.relays[0].priority = 5), "topology.relays[0].priority", /preferred over the primary/],
+        ["relay sharing the primary's priority", (t) => (t.relays[0].priority = 10), "topology.relays[0].priority", /already used by primary/],
+        ["relay in the primary's region", (t) => (t.relays[1].placement.region = "eu-central-1"), "topology.relays[1].placement", /same failure domain as the primary/],
+        [
+            "two relays at one provider site",
+            (t) => (t.relays[1] = { hostname: "mx3.example.com", priority: 30, placement: { ...t.relays[0].placement, address: "198.51.100.30" } }),
+            "topology.relays[1].placement",
+            /same failure domain as relays\[0\]/,
+        ],
+        [
+            "every relay at the primary's provider",
+            (t) => (t.relays[0].placement = { kind: "aws", region: "eu-west-1" }),
+            "topology.relays",
+            /at least one relay at another provider/,
+        ],
+        ["hostname without a domain", (t) => (t.relays[0].hostname = "mx2"), "topology.relays[0].hostname", /fully qualified/],
+        ["hostname with a trailing dot", (t) => (t.primary.hostname = "mail.example.com."), "topology.primary.hostname", /no trailing dot/],
+        ["MX host outside the domain", (t) => (t.relays[0].hostname = "mx2.example.net"), "topology.relays[0].hostname", /outside example\.com.*allowMxOutsideDomain/],
+        ["queue lifetime under 5 days", (t) => (t.queueLifetime = "3d"), "topology.queueLifetime", /under 5 days.*allowShortQueueLifetime/],
+        ["queue lifetime that is not a duration", (t) => (t.queueLifetime = "a week"), "topology.queueLifetime", /expected a duration/],
+        ["SSH open to the world", (t) => (t.primary.placement.adminSshCidr = "0.0.0.0/0"), "topology.primary.placement.adminSshCidr", /opens SSH to the world/],
+        [
+            "relay SSH open to the world",
+            (t) => (t.relays[1].placement.adminSshCidr = "0.0.0.0/1"),
+            "topology.relays[1].placement.adminSshCidr",
+            /opens SSH to the world/,
+        ],
+        ["one DNS provider", (t) => (t.dns.providers = [t.dns.providers[0]]), "topology.dns.providers", /at least two DNS providers/],
+        ["the same DNS provider twice", (t) => (t.dns.providers[1] = t.dns.providers[0]), "topology.dns.providers[1].kind", /listed twice/],
+        ["a domain without a Cloudflare zone", (t) => t.domains.push("example.net"), "topology.dns.providers[0].zoneIds", /no Cloudflare zone id for example\.net/],
+        ["recipient outside the domains", (t) => t.recipients.push("eve@example.org"), "topology.recipients[4]", /not in example\.com/],
+        ["no relays", (t) => (t.relays = []), "topology.relays", /at least one relay/],
+        ["unknown placement kind", (t) => (t.relays[0].placement.kind = "gcp"), "topology.relays[0].placement.kind", /./],
+        ["docker host that is not ssh://", (t) => (t.relays[0].placement.host = "tcp://relay:2375"), "topology.relays[0].placement.host", /ssh:\/\//],
+        ["misspelt key", (t) => (t.primary.placement.instancetype = "t3.small"), "topology.primary.placement", /instancetype/],
+        ["bad alert address", (t) => (t.alerts.email = "ops"), "topology.alerts.email", /receives alerts/],
+        ["two hosts with one name", (t) => (t.relays[1].hostname = "mx2.example.com"), "topology.relays[1].hostname", /listed twice/],
+        ["bad region", (t) => (t.primary.placement.region = "Frankfurt"), "topology.primary.placement.region", /AWS region/],
+    ];
+
+    for (const [what, change, path, words] of badConfigs) {
+        it(`refuses ${what}, naming ${path}`, () => {
+            const problems = problemsOf(mutated(change));
+            const hit = problems.find((p) => p.startsWith(`${path}:`) && words.test(p));
+            assert.ok(hit, `no problem at ${path} matching ${words}; got:\n${problems.join("\n")}`);
+        });
+    }
+
+    it("reports every problem at once, shape and rules together", () => {
+        const problems = problemsOf(
+            mutated((t) => {
+                t.alerts.email = "ops"; // shape
+                t.relays[1].priority = 20; // rule
+                t.queueLifetime = "1d"; // rule
+                t.primary.placement.adminSshCidr = "0.0.0.0/0"; // rule
+            }),
+        );
+        assert.equal(problems.length, 4, problems.join("\n"));
+    });
+
+    it("lets the overrides through, and only them", () => {
+        assert.deepEqual(
+            problemsOf(
+                mutated((t) => {
+                    t.queueLifetime = "2d";
+                    t.relays[0].hostname = "backup-mx.example.net";
+                    t.overrides = { allowShortQueueLifetime: true, allowMxOutsideDomain: true };
+                }),
+            ),
+            [],
+        );
+    });
+
+    it("reads Postfix durations", () => {
+        assert.equal(durationSeconds("7d"), 604800);
+        assert.equal(durationSeconds("120h"), 432000);
+        assert.equal(durationSeconds("2w"), 1209600);
+    });
+});
