@@ -283,13 +283,14 @@ primary_targets() {
         echo
         return
     fi
-    mx=$(dig +short +time=2 +tries=1 MX "$1" 2>/dev/null) || return 0
+    # +nofail: on SERVFAIL ask the next nameserver, as the stub resolver does (dig defaults to giving up).
+    mx=$(dig +short +nofail +time=2 +tries=1 MX "$1" 2>/dev/null) || return 0
     own=$(printf '%s\n' "$mx" | awk -v me="$RELAY_HOSTNAME." 'tolower($2) == tolower(me) {print $1}' | sort -n | head -n 1)
     printf '%s\n' "$mx" | awk -v own="${own:-65536}" 'NF == 2 && $1 < own {sub(/\.$/, "", $2); print "[" $2 "]:25"}'
 }
 
 answers_220() {
-    posttls-finger -c -l none -t 3 -T 3 "$1" 2>&1 | grep -q '^posttls-finger: < 220[ -]'
+    posttls-finger -l none -t 3 -T 3 "$1" 2>&1 | grep -q '^posttls-finger: < 220[ -]'
 }
 
 # While mail waits for a domain, probe its primary; the moment it answers 220, flush that domain.

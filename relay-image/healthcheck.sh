@@ -3,4 +3,4 @@
 set -eu
 address=${LISTEN_ADDRESS:-all}
 [ "$address" = all ] && address=127.0.0.1
-posttls-finger -c -l none -t 5 -T 5 "[$address]:25" 2>&1 | grep -q '^posttls-finger: < 220[ -]'
+posttls-finger -l none -t 5 -T 5 "[$address]:25" 2>&1 | grep -q '^posttls-finger: < 220[ -]'

@@ -95,6 +95,12 @@ describe("primary Postfix config", () => {
         assert.match(cf.get("smtpd_recipient_restrictions")!, /reject_unlisted_recipient/);
     });
 
+    it("lets virtual(8) deliver the largest message it accepts", () => {
+        const cf = new Map(config.mainCf);
+        // virtual(8) exits with a fatal error when its limit is below message_size_limit.
+        assert.ok(Number(cf.get("virtual_mailbox_limit")) >= Number(cf.get("message_size_limit")));
+    });
+
     it("trusts the relays' addresses only for the checks that would bounce relayed mail", () => {
         assert.equal(config.tables["relay_clients.cidr"], "198.51.100.20/32\tOK\n203.0.113.30/32\tOK\n");
         const cf = new Map(config.mainCf);

@@ -47,6 +47,8 @@ export function renderPrimaryPostfix(topology: Topology, options: PrimaryPostfix
             ["smtpd_banner", "$myhostname ESMTP"],
             ["biff", "no"],
             ["message_size_limit", String(MESSAGE_SIZE_LIMIT)],
+            // virtual(8) refuses to start when this is below message_size_limit; for a Maildir it caps one message.
+            ["virtual_mailbox_limit", String(MESSAGE_SIZE_LIMIT)],
             ["virtual_mailbox_domains", topology.domains.join(" ")],
             ["virtual_mailbox_base", options.mailboxBase ?? "/var/mail/vhosts"],
             ["virtual_mailbox_maps", `texthash:${dir}/vmailbox`],

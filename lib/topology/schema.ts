@@ -76,7 +76,12 @@ const relay = z.strictObject({
 
 const cloudflareProvider = z.strictObject({
     kind: z.literal("cloudflare"),
-    zoneIds: z.record(fqdn, z.string().regex(/^[0-9a-f]{32}$/, { message: "expected a 32-hex-digit Cloudflare zone id" })),
+    zoneIds: z.record(
+        fqdn,
+        z
+            .string({ error: "expected a 32-hex-digit Cloudflare zone id, in quotes (YAML reads an all-digit id as a number)" })
+            .regex(/^[0-9a-f]{32}$/, { message: "expected a 32-hex-digit Cloudflare zone id" }),
+    ),
 });
 
 const route53Provider = z.strictObject({

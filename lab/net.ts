@@ -1,0 +1,140 @@
+// Hosts as network namespaces on one bridge. Everything is created inside namespaces the lab owns:
+// the root namespace's interfaces and routes are never touched.
+import { execFileSync, spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { mkdirSync, openSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+
+/** The only addresses the lab uses (RFC 5737). */
+export const DOCUMENTATION_RANGES = ["192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24"];
+
+export function isDocumentationAddress(address: string): boolean {
+    return /^(192\.0\.2|198\.51\.100|203\.0\.113)\.\d{1,3}$/.test(address);
+}
+
+export interface LabHost {
+    /** Short key: primary, mx2, ns1, sender... */
+    key: string;
+    address: string;
+    ns: string;
+}
+
+export function run(command: string, args: string[], input?: string): string {
+    try {
+        return execFileSync(command, args, { encoding: "utf8", input, stdio: ["pipe", "pipe", "pipe"] });
+    } catch (error) {
+        const e = error as { stderr?: string; message: string };
+        throw new Error(`${command} ${args.join(" ")} failed: ${(e.stderr ?? e.message).trim()}`);
+    }
+}
+
+export class LabNetwork {
+    readonly prefix: string;
+    readonly hosts = new Map<string, LabHost>();
+    private readonly switchNs: string;
+    private created = false;
+
+    constructor(id: string) {
+        this.prefix = `mcl-${id}`;
+        this.switchNs = `${this.prefix}-sw`;
+    }
+
+    nsName(key: string): string {
+        return `${this.prefix}-${key}`;
+    }
+
+    create(): void {
+        this.created = true;
+        run("ip", ["netns", "add", this.switchNs]);
+        run("ip", ["-n", this.switchNs, "link", "add", "br0", "type", "bridge"]);
+        run("ip", ["-n", this.switchNs, "link", "set", "br0", "up"]);
+    }
+
+    addHost(key: string, address: string): LabHost {
+        if (!isDocumentationAddress(address)) throw new Error(`${key}: ${address} is outside the documentation ranges the lab may use`);
+        const ns = this.nsName(key);
+        const port = `v-${key}`.slice(0, 15);
+        run("ip", ["netns", "add", ns]);
+        // Created inside the switch namespace with its peer placed straight into the host's.
+        run("ip", ["-n", this.switchNs, "link", "add", port, "type", "veth", "peer", "name", "eth0", "netns", ns]);
+        run("ip", ["-n", this.switchNs, "link", "set", port, "master", "br0", "up"]);
+        run("ip", ["-n", ns, "link", "set", "lo", "up"]);
+        run("ip", ["-n", ns, "addr", "add", `${address}/24`, "dev", "eth0"]);
+        run("ip", ["-n", ns, "link", "set", "eth0", "up"]);
+        // One link for all three ranges: the other two are on-link too, so ARP finds every host.
+        for (const range of DOCUMENTATION_RANGES) {
+            if (!range.startsWith(address.split(".").slice(0, 3).join("."))) run("ip", ["-n", ns, "route", "add", range, "dev", "eth0"]);
+        }
+        const host = { key, address, ns };
+        this.hosts.set(key, host);
+        return host;
+    }
+
+    /** `ip netns exec` bind-mounts /etc/netns/<ns>/* over /etc: this host resolves through the lab. */
+    setResolvers(key: string, nameservers: string[]): void {
+        const dir = join("/etc/netns", this.nsName(key));
+        mkdirSync(dir, { recursive: true });
+        writeFileSync(join(dir, "resolv.conf"), `${nameservers.map((n) => `nameserver ${n}`).join("\n")}\noptions timeout:1 attempts:1\n`);
+        writeFileSync(join(dir, "hosts"), "127.0.0.1 localhost\n");
+    }
+
+    exec(key: string, command: string[], options: { input?: string; timeoutMs?: number } = {}): { status: number | null; stdout: string; stderr: string; pid: number } {
+        const result = spawnSync("ip", ["netns", "exec", this.nsName(key), ...command], {
+            encoding: "utf8",
+            input: options.input,
+            timeout: options.timeoutMs ?? 120_000,
+        });
+        return { status: result.status, stdout: result.stdout ?? "", stderr: result.stderr ?? "", pid: result.pid ?? 0 };
+    }
+
+    /** Starts a long-running process in a host, output appended to logFile. */
+    spawn(key: string, command: string[], logFile: string, env: Record<string, string> = {}): ChildProcess {
+        const fd = openSync(logFile, "a");
+        const child = spawn("ip", ["netns", "exec", this.nsName(key), ...command], {
+            stdio: ["ignore", fd, fd],
+            env: { PATH: process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin", ...env },
+        });
+        child.unref();
+        return child;
+    }
+
+    pids(key: string): number[] {
+        const result = spawnSync("ip", ["netns", "pids", this.nsName(key)], { encoding: "utf8" });
+        return (result.stdout ?? "").split(/\s+/).filter(Boolean).map(Number);
+    }
+
+    killAll(key: string, signal: NodeJS.Signals = "SIGKILL"): number {
+        const pids = this.pids(key);
+        for (const pid of pids) {
+            try {
+                process.kill(pid, signal);
+            } catch {
+                // already gone
+            }
+        }
+        return pids.length;
+    }
+
+    /** Removes every process, namespace and resolver file this lab made. Safe to call twice. */
+    destroy(): void {
+        if (!this.created) return;
+        const owned = spawnSync("ip", ["netns", "list"], { encoding: "utf8" })
+            .stdout.split("\n")
+            .map((l) => l.split(" ")[0])
+            .filter((n) => n.startsWith(`${this.prefix}-`));
+        for (const ns of owned) {
+            const pids = spawnSync("ip", ["netns", "pids", ns], { encoding: "utf8" }).stdout.split(/\s+/).filter(Boolean).map(Number);
+            for (const pid of pids) {
+                try {
+                    process.kill(pid, "SIGKILL");
+                } catch {
+                    // already gone
+                }
+            }
+        }
+        for (const ns of owned) {
+            spawnSync("ip", ["netns", "del", ns]);
+            rmSync(join("/etc/netns", ns), { recursive: true, force: true });
+        }
+        this.created = false;
+    }
+}

@@ -1,0 +1,38 @@
+// NSD zone files from the record set the DNS component publishes: the lab's two nameservers stand in
+// for Cloudflare and Route53 and serve the same records.
+import type { RecordSpec } from "../lib/render/records";
+
+export interface Nameserver {
+    hostname: string;
+    address: string;
+}
+
+function quoteTxt(text: string): string {
+    return `"${text.replace(/(["\\])/g, "\\$1")}"`;
+}
+
+function rdata(record: RecordSpec): string {
+    switch (record.type) {
+        case "MX":
+            return `${record.priority} ${record.content}.`;
+        case "TXT":
+            return quoteTxt(record.content);
+        case "NS":
+            return `${record.content}.`;
+        default:
+            return record.content;
+    }
+}
+
+/** A complete zone: SOA, the nameservers (with glue when they live inside the zone), the records. */
+export function renderZoneFile(zone: string, records: readonly RecordSpec[], nameservers: readonly Nameserver[], serial = 1): string {
+    const lines = [
+        `$ORIGIN ${zone}.`,
+        `$TTL 300`,
+        `@ IN SOA ${nameservers[0].hostname}. hostmaster.${zone}. ${serial} 3600 600 604800 60`,
+        ...nameservers.map((ns) => `@ IN NS ${ns.hostname}.`),
+        ...nameservers.filter((ns) => ns.hostname.endsWith(`.${zone}`)).map((ns) => `${ns.hostname}. IN A ${ns.address}`),
+        ...records.filter((r) => r.zone === zone).map((r) => `${r.name}. ${r.ttl} IN ${r.type} ${rdata(r)}`),
+    ];
+    return `${lines.join("\n")}\n`;
+}
