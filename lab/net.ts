@@ -33,9 +33,11 @@ export class LabNetwork {
     private readonly switchNs: string;
     private created = false;
 
-    constructor(id: string) {
+    /** `existing`: a lab left behind (--keep or a killed run), to be destroyed. */
+    constructor(id: string, options: { existing?: boolean } = {}) {
         this.prefix = `mcl-${id}`;
         this.switchNs = `${this.prefix}-sw`;
+        this.created = options.existing ?? false;
     }
 
     nsName(key: string): string {

@@ -265,10 +265,10 @@ EOF
 
 # --- recovery flusher -------------------------------------------------------------------------
 
-# Domains of ours that have deferred mail.
-deferred_domains() {
-    postqueue -c "$conf" -j 2>/dev/null |
-        grep '"queue_name": "deferred"' |
+# Domains of ours with mail in the given queue (deferred, active, ...; "any" for all queues).
+domains_in_queue() {
+    printf '%s\n' "$queue_listing" |
+        if [ "$1" = any ]; then cat; else grep "\"queue_name\": \"$1\""; fi |
         grep -o '"address": "[^"]*"' |
         sed 's/.*@//; s/"$//' | lower | sort -u |
         while read -r d; do
@@ -295,29 +295,41 @@ answers_220() {
 
 # While mail waits for a domain, probe its primary; the moment it answers 220, flush that domain.
 # Stock Postfix would wait for the message's backoff (up to 4000 s) or the next queue scan.
+# If mail stays deferred although the primary answers (4xx after the greeting), flush again after
+# 5 s, 10 s, 20 s ... up to 5 minutes, so a struggling primary is not hammered; a failed probe or an
+# empty queue starts over.
 flusher() {
-    # Kept in memory only: after a restart every domain counts as "was down", so the first answer flushes.
     state=$(mktemp -d "${TMPDIR:-/tmp}/relay-flusher.XXXXXX")
     trap 'rm -rf "$state"; exit 0' TERM INT
     while sleep "$probe_seconds"; do
-        for d in $(deferred_domains); do
+        queue_listing=$(postqueue -c "$conf" -j 2>/dev/null || true)
+        waiting=$(domains_in_queue deferred | tr '\n' ' ')
+        queued=$(domains_in_queue any | tr '\n' ' ')
+        for f in "$state"/*.hold; do
+            [ -e "$f" ] || continue
+            d=$(basename "$f" .hold)
+            case " $queued " in *" $d "*) ;; *) rm -f "$state/$d".* ;; esac
+        done
+        for d in $waiting; do
             up=""
             for target in $(primary_targets "$d"); do
                 if answers_220 "$target"; then up=$target; break; fi
             done
             if [ -z "$up" ]; then
-                : >"$state/$d.down"
+                rm -f "$state/$d".*
                 continue
             fi
             now=$(date +%s)
             last=$(cat "$state/$d.flushed" 2>/dev/null || echo 0)
-            # Flush at once on recovery; while the primary is up but still deferring (4xx), once a minute.
-            if [ -e "$state/$d.down" ] || [ $((now - last)) -ge 60 ]; then
-                log "flusher: $up answers 220; flushing mail queued for $d"
-                postqueue -c "$conf" -s "$d" || log "flusher: postqueue -s $d failed"
-                rm -f "$state/$d.down"
-                echo "$now" >"$state/$d.flushed"
-            fi
+            hold=$(cat "$state/$d.hold" 2>/dev/null || echo 0)
+            [ $((now - last)) -ge "$hold" ] || continue
+            log "flusher: $up answers 220; flushing mail queued for $d"
+            postqueue -c "$conf" -s "$d" || log "flusher: postqueue -s $d failed"
+            echo "$now" >"$state/$d.flushed"
+            hold=$((hold * 2))
+            [ "$hold" -ge "$probe_seconds" ] || hold=$probe_seconds
+            [ "$hold" -le 300 ] || hold=300
+            echo "$hold" >"$state/$d.hold"
         done
     done
 }

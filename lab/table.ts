@@ -1,0 +1,20 @@
+import type { Row } from "./drill";
+
+export function formatTable(rows: readonly Row[]): string {
+    const header = ["scenario", "sent", "acked", "delivered", "dups", "bounced", "seconds", "recovery s", "result"];
+    const body = rows.map((r) => [
+        r.scenario,
+        String(r.sent),
+        String(r.acknowledged),
+        String(r.delivered),
+        String(r.duplicates),
+        String(r.bounced),
+        r.seconds.toFixed(1),
+        r.recoverySeconds === null ? "-" : r.recoverySeconds.toFixed(1),
+        r.pass ? "pass" : "FAIL",
+    ]);
+    const all = [header, ...body];
+    const widths = header.map((_, c) => Math.max(...all.map((row) => row[c].length)));
+    const line = (row: string[]) => row.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join("  ");
+    return [line(header), widths.map((w) => "-".repeat(w)).join("  "), ...body.map(line)].join("\n");
+}
