@@ -75,7 +75,8 @@ for (const stack of stackNames()) {
 
         it("never opens SSH to the world", () => {
             const rules = byType(plan, "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule");
-            assert.ok(rules.length > 0);
+            const onAws = mailHosts(topology).filter((h) => h.placement.kind === "aws").length;
+            assert.equal(rules.length > 0, onAws > 0, "every AWS host needs its firewall rules");
             for (const rule of rules.filter((r) => Number(r.inputs.fromPort) <= 22 && Number(r.inputs.toPort) >= 22)) {
                 assert.ok(rule.inputs.cidrIpv4 !== "0.0.0.0/0" && rule.inputs.cidrIpv6 === undefined, `${rule.name}: ${JSON.stringify(rule.inputs)}`);
             }
