@@ -9,6 +9,8 @@ const mail = new MailContinuity("mail", { topology, relayImage: readRelayImage(p
 
 /** MX priority, host, address and role, most preferred first. */
 export const mxTable = mail.mxTable;
+/** Each mail host's public address (Elastic IPs, Docker hosts, an external primary). */
+export const hostAddresses = mail.hostAddresses;
 /** Set these at the registrar, for each domain: both providers' nameservers. */
 export const nameservers = mail.nameservers;
 /** Serve this at https://mta-sts.<domain>/.well-known/mta-sts.txt (see README). */

@@ -27,6 +27,8 @@ const ALERTS_REGION = "us-east-1";
 /** Everything one domain (or set of domains) needs to keep receiving mail through an outage. */
 export class MailContinuity extends pulumi.ComponentResource {
     readonly mxTable: pulumi.Output<MxEntry[]>;
+    /** hostname -> public IPv4 address, for every mail host. */
+    readonly hostAddresses: pulumi.Output<Record<string, string>>;
     readonly nameservers: pulumi.Output<Record<string, string[]>>;
     readonly mtaStsPolicy: string;
 
@@ -90,8 +92,9 @@ export class MailContinuity extends pulumi.ComponentResource {
                 ),
             ),
         );
+        this.hostAddresses = this.mxTable.apply((rows) => Object.fromEntries(rows.map((r) => [r.host, r.address])));
         this.nameservers = dns.nameservers;
         this.mtaStsPolicy = mtaStsPolicy(topology);
-        this.registerOutputs({ mxTable: this.mxTable, nameservers: this.nameservers, mtaStsPolicy: this.mtaStsPolicy });
+        this.registerOutputs({ mxTable: this.mxTable, hostAddresses: this.hostAddresses, nameservers: this.nameservers, mtaStsPolicy: this.mtaStsPolicy });
     }
 }

@@ -337,13 +337,7 @@ flusher() {
 # --- run --------------------------------------------------------------------------------------
 
 run() {
-    read_environment
-    set_paths
-    ensure_tls
-    render_tables
-    render_main_cf
-    render_master_cf
-    postfix -c "$conf" check
+    render
     log "backup MX $RELAY_HOSTNAME for $domains; queue $queue; lifetime $QUEUE_LIFETIME; probing every ${probe_seconds}s"
 
     postfix -c "$conf" start-fg &
@@ -363,11 +357,22 @@ run() {
     exit "$status"
 }
 
+render() {
+    read_environment
+    set_paths
+    ensure_tls
+    render_tables
+    render_main_cf
+    render_master_cf
+    postfix -c "$conf" check
+}
+
 case ${1:-run} in
     run) run ;;
     check-env) read_environment && echo "relay: environment ok" ;;
+    render) render && echo "relay: configuration written to $conf" ;;
     *)
-        echo "usage: entrypoint.sh [run|check-env]" >&2
+        echo "usage: entrypoint.sh [run|check-env|render]" >&2
         exit 2
         ;;
 esac

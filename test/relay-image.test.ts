@@ -7,6 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { parseTopology } from "../lib/topology/validate";
+import { MESSAGE_SIZE_LIMIT } from "../lib/render/primary-postfix";
 import { RELAY_HEALTHCHECK, RELAY_QUEUE_PATH, relayEnvironment } from "../lib/render/relay-env";
 import { ROOT, hasCommand, rawTopology, requirePrerequisite } from "./helpers";
 
@@ -99,6 +100,32 @@ describe("relay image", () => {
         const ok = checkEnv({ RELAY_DOMAINS: "example.com,example.org", RELAY_HOSTNAME: "mx2.example.com", RELAY_RECIPIENTS: file, PRIMARY_MX: "[192.0.2.10]:2525" });
         assert.equal(ok.status, 0, ok.stderr);
         assert.equal(ok.stdout.trim(), "relay: environment ok");
+    });
+
+    it("renders a backup-MX Postfix config: relay for its domains only, 4 h warning, bounce at the lifetime", (t) => {
+        const ok = process.getuid?.() === 0 && hasCommand("postconf");
+        if (!requirePrerequisite(t, ok, "root and postconf (the render step sets Postfix's ownership)")) return;
+        const dir = mkdtempSync(join(tmpdir(), "relay-render-"));
+        dirs.push(dir);
+        const file = join(dir, "recipients");
+        writeFileSync(file, "alice@example.com\n");
+        const env = { RELAY_DOMAINS: "example.com", RELAY_HOSTNAME: "mx2.example.com", RELAY_RECIPIENTS: file, POSTFIX_ROOT: join(dir, "root"), QUEUE_LIFETIME: "6d" };
+        const r = spawnSync("sh", [join(IMAGE, "entrypoint.sh"), "render"], { env: { PATH: process.env.PATH, ...env }, encoding: "utf8" });
+        assert.equal(r.status, 0, r.stderr);
+        const shown = spawnSync("postconf", ["-c", join(dir, "root", "etc"), "-n"], { encoding: "utf8" });
+        assert.equal(shown.stderr, "");
+        const cf = new Map(shown.stdout.trim().split("\n").map((l) => l.split(" = ", 2) as [string, string]));
+        assert.equal(cf.get("relay_domains"), "example.com");
+        assert.equal(cf.get("mydestination"), undefined, "a backup MX delivers nothing locally");
+        assert.equal(cf.get("smtpd_relay_restrictions"), "reject_unauth_destination", "not even mynetworks may relay");
+        assert.match(cf.get("relay_recipient_maps")!, /^texthash:/);
+        assert.equal(cf.get("maximal_queue_lifetime"), "6d");
+        assert.equal(cf.get("bounce_queue_lifetime"), "6d");
+        assert.equal(cf.get("delay_warning_time"), "4h");
+        assert.equal(cf.get("allow_untrusted_routing"), "no");
+        assert.equal(cf.get("smtpd_tls_security_level"), "may");
+        assert.ok(existsSync(cf.get("smtpd_tls_cert_file")!), "the self-signed certificate was not generated");
+        assert.equal(cf.get("message_size_limit"), String(MESSAGE_SIZE_LIMIT), "must match the primary's limit, or relayed mail bounces");
     });
 
     it("accepts the environment the stack's relay component passes", () => {

@@ -8,7 +8,8 @@ import { dump } from "js-yaml";
 import { parseTopology } from "../lib/topology/validate";
 import { mailHosts } from "../lib/topology/placement";
 import { duplicateUrns, type Plan, type PlannedResource } from "../lib/plan/report";
-import type { Registration } from "../lib/plan/mocks";
+import { SECRET, revealSecrets, type Registration } from "../lib/plan/mocks";
+import { specialSecretSig, specialSigKey } from "@pulumi/pulumi/runtime/rpc";
 import { rawTopology, runPlan, stackNames } from "./helpers";
 
 const byType = (plan: Plan, type: string): PlannedResource[] => plan.resources.filter((r) => r.type === type);
@@ -166,6 +167,18 @@ describe("plan command", () => {
         assert.doesNotMatch(run.stderr, /at .*\.ts:\d+/, "a stack trace leaked into the error");
     });
 
+    it("plans a stack whose config holds encrypted secrets, without printing them", () => {
+        const dir = mkdtempSync(join(tmpdir(), "plan-"));
+        dirs.push(dir);
+        const file = join(dir, "Pulumi.withsecret.yaml");
+        const secure = "v1:c2VjcmV0LXRva2VuLXRoYXQtbXVzdC1ub3QtbGVhaw==";
+        writeFileSync(file, dump({ config: { "cloudflare:apiToken": { secure }, "mailcontinuity:topology": rawTopology("prod") } }));
+        const run = runPlan(["--stack", "withsecret", "--config", file, "--json"]);
+        assert.equal(run.status, 0, run.stderr);
+        assert.ok(!run.stdout.includes(secure) && !run.stderr.includes(secure), "the encrypted value leaked into the plan");
+        assert.ok(run.plan!.outputs.hostAddresses, "hostAddresses output missing");
+    });
+
     it("names the stacks it knows when asked for one that does not exist", () => {
         const run = runPlan(["--stack", "nope"]);
         assert.equal(run.status, 1);
@@ -193,6 +206,11 @@ describe("plan command", () => {
         const run = runPlan(["--stack", "twin", "--config", file]);
         assert.equal(run.status, 1, run.stdout.slice(0, 500));
         assert.match(run.stderr, /resource names are not unique/);
+    });
+
+    it("shows secret inputs as [secret], wherever they sit", () => {
+        const secret = { [specialSigKey]: specialSecretSig, value: "hunter2" };
+        assert.deepEqual(revealSecrets({ token: secret, nested: [{ key: secret }, "plain"] }), { token: SECRET, nested: [{ key: SECRET }, "plain"] });
     });
 
     it("detects resource names used twice, which the mock monitor lets through", () => {

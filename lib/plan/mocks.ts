@@ -28,7 +28,7 @@ function documentationAddress(name: string): string {
     return `203.0.113.${(parseInt(hash(name).slice(0, 4), 16) % 250) + 2}`;
 }
 
-function revealSecrets(value: unknown): unknown {
+export function revealSecrets(value: unknown): unknown {
     if (isRpcSecret(value)) return SECRET;
     if (Array.isArray(value)) return value.map(revealSecrets);
     if (value !== null && typeof value === "object") {
