@@ -217,6 +217,8 @@ export class Drill {
         const ackedBeforeKill = this.acknowledged(batch);
         const heldByMx2 = [...ackedBeforeKill.values()].filter((h) => h === mx2.hostname).length;
         const killed = this.lab.killRelay(mx2);
+        const survivors = this.lab.net.pids(hostKey(mx2.hostname));
+        if (survivors.length > 0) throw new Error(`${survivors.length} processes of ${mx2.hostname} survived SIGKILL`);
         this.progress(`  killed ${killed} processes of ${mx2.hostname} (SIGKILL) with ${ackedBeforeKill.size} of ${count} acknowledged`);
         await new Promise((r) => setTimeout(r, 1000));
         this.lab.startRelay(mx2);

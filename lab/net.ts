@@ -27,6 +27,29 @@ export function run(command: string, args: string[], input?: string): string {
     }
 }
 
+function namespacePids(ns: string): number[] {
+    const result = spawnSync("ip", ["netns", "pids", ns], { encoding: "utf8" });
+    return (result.stdout ?? "").split(/\s+/).filter(Boolean).map(Number);
+}
+
+function killNamespace(ns: string, signal: NodeJS.Signals): number {
+    const signalled = new Set<number>();
+    for (let round = 0; round < 100; round++) {
+        const pids = namespacePids(ns).filter((pid) => signal === "SIGKILL" || !signalled.has(pid));
+        if (pids.length === 0) break;
+        for (const pid of pids) {
+            try {
+                process.kill(pid, signal);
+                signalled.add(pid);
+            } catch {
+                // already gone
+            }
+        }
+        if (signal !== "SIGKILL") break;
+    }
+    return signalled.size;
+}
+
 export class LabNetwork {
     readonly prefix: string;
     readonly hosts = new Map<string, LabHost>();
@@ -100,20 +123,16 @@ export class LabNetwork {
     }
 
     pids(key: string): number[] {
-        const result = spawnSync("ip", ["netns", "pids", this.nsName(key)], { encoding: "utf8" });
-        return (result.stdout ?? "").split(/\s+/).filter(Boolean).map(Number);
+        return namespacePids(this.nsName(key));
     }
 
+    /**
+     * Signals every process in the host. For SIGKILL, repeats until none is left: a process forked
+     * between listing and killing (an smtpd the master just started) would otherwise survive as an
+     * orphan, which no power cut or `docker kill` leaves behind.
+     */
     killAll(key: string, signal: NodeJS.Signals = "SIGKILL"): number {
-        const pids = this.pids(key);
-        for (const pid of pids) {
-            try {
-                process.kill(pid, signal);
-            } catch {
-                // already gone
-            }
-        }
-        return pids.length;
+        return killNamespace(this.nsName(key), signal);
     }
 
     /** Removes every process, namespace and resolver file this lab made. Safe to call twice. */
@@ -123,16 +142,7 @@ export class LabNetwork {
             .stdout.split("\n")
             .map((l) => l.split(" ")[0])
             .filter((n) => n.startsWith(`${this.prefix}-`));
-        for (const ns of owned) {
-            const pids = spawnSync("ip", ["netns", "pids", ns], { encoding: "utf8" }).stdout.split(/\s+/).filter(Boolean).map(Number);
-            for (const pid of pids) {
-                try {
-                    process.kill(pid, "SIGKILL");
-                } catch {
-                    // already gone
-                }
-            }
-        }
+        for (const ns of owned) killNamespace(ns, "SIGKILL");
         for (const ns of owned) {
             spawnSync("ip", ["netns", "del", ns]);
             rmSync(join("/etc/netns", ns), { recursive: true, force: true });

@@ -1,7 +1,7 @@
 // The lab: its pure parts directly, then the whole failover drill with the real programs.
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
@@ -15,6 +15,19 @@ import { missingPrerequisites } from "../lab/prerequisites";
 import { ROOT, hasCommand, rawTopology, requirePrerequisite } from "./helpers";
 
 const topology = parseTopology(rawTopology("lab"));
+
+/** The network namespaces processes live in right now: one left behind by the lab shows up here. */
+function processNamespaces(): Set<string> {
+    const found = new Set<string>();
+    for (const pid of readdirSync("/proc").filter((p) => /^\d+$/.test(p))) {
+        try {
+            found.add(readlinkSync(`/proc/${pid}/ns/net`));
+        } catch {
+            // exited meanwhile
+        }
+    }
+    return found;
+}
 const nameservers = [
     { hostname: "ns1.example.com", address: "192.0.2.53" },
     { hostname: "ns2.example.com", address: "198.51.100.53" },
@@ -59,6 +72,7 @@ describe("failover drill (npm run lab)", () => {
         const missing = missingPrerequisites();
         if (!requirePrerequisite(t, missing.length === 0, missing.join("; "))) return;
         const before = spawnSync("ip", ["netns", "list"], { encoding: "utf8" }).stdout;
+        const namespacesBefore = processNamespaces();
         const started = Date.now();
         const r = spawnSync(process.execPath, ["--import", "tsx", join(ROOT, "lab", "main.ts"), "--json"], { encoding: "utf8", timeout: 600_000 });
         const seconds = (Date.now() - started) / 1000;
@@ -77,5 +91,7 @@ describe("failover drill (npm run lab)", () => {
         assert.ok(outage.recoverySeconds !== null && outage.recoverySeconds < 30, `recovery took ${outage.recoverySeconds} s`);
         assert.ok(seconds < 300, `the drill took ${seconds.toFixed(0)} s; it must stay under 5 minutes`);
         assert.equal(spawnSync("ip", ["netns", "list"], { encoding: "utf8" }).stdout, before, "the lab left namespaces behind");
+        const leftover = [...processNamespaces()].filter((ns) => !namespacesBefore.has(ns));
+        assert.deepEqual(leftover, [], "processes of the lab are still running in its (deleted) namespaces");
     });
 });
