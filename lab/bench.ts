@@ -4,14 +4,14 @@
 //   (b) messages per second the relay accepts and queues during an outage (Postfix's smtp-source).
 // Then the offline plan's wall time. Medians of BENCH_RUNS runs (default 3) go to docs/BENCHMARKS.md.
 import { spawnSync } from "node:child_process";
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { readStackConfig, stackFile } from "../lib/plan/stack-config";
 import { CONFIG_KEY, parseTopology } from "../lib/topology/validate";
 import type { Relay } from "../lib/topology/schema";
-import { Lab, SENDER, hostKey, waitFor } from "./lab";
+import { Lab, SENDER, hostKey, waitFor, writePostfixInstance } from "./lab";
 import { run } from "./net";
 import { missingPrerequisites } from "./prerequisites";
 
@@ -41,30 +41,16 @@ function log(message: string): void {
 /** STANDARD_CONFIGURATION_README, "Configuring Postfix as primary or backup MX host for a remote site". */
 function writeTextbookRelay(lab: Lab, relay: Relay): string {
     const dir = lab.path("textbook");
-    const conf = join(dir, "etc");
-    for (const d of [conf, join(dir, "spool"), join(dir, "data")]) mkdirSync(d, { recursive: true });
-    run("chown", ["postfix", join(dir, "data")]);
-    const domain = lab.topology.domains[0];
-    const mainCf = [
-        "compatibility_level = 3.6",
-        `queue_directory = ${dir}/spool`,
-        `data_directory = ${dir}/data`,
-        `maillog_file_prefixes = ${lab.dir}`,
-        `maillog_file = ${dir}/maillog`,
-        `myhostname = ${relay.hostname}`,
-        "mydestination = localhost",
-        "alias_maps =",
-        "alias_database =",
-        "inet_protocols = ipv4",
-        "mynetworks = 127.0.0.0/8",
-        `relay_domains = $mydestination ${domain}`,
-        "smtpd_relay_restrictions = permit_mynetworks reject_unauth_destination",
-        `relay_recipient_maps = texthash:${conf}/relay_recipients`,
-    ];
-    writeFileSync(join(conf, "main.cf"), `${mainCf.join("\n")}\n`);
+    const conf = writePostfixInstance(lab.dir, dir, [
+        ["myhostname", relay.hostname],
+        ["mydestination", "localhost"],
+        ["inet_protocols", "ipv4"],
+        ["mynetworks", "127.0.0.0/8"],
+        ["relay_domains", `$mydestination ${lab.topology.domains[0]}`],
+        ["smtpd_relay_restrictions", "permit_mynetworks reject_unauth_destination"],
+        ["relay_recipient_maps", `texthash:${join(dir, "etc")}/relay_recipients`],
+    ]);
     writeFileSync(join(conf, "relay_recipients"), lab.topology.recipients.map((r) => `${r} x`).join("\n") + "\n");
-    const master = readFileSync("/usr/share/postfix/master.cf.dist", "utf8").replace(/^(\S+\s+\S+\s+\S+\s+\S+\s+)y(\s)/gm, "$1n$2");
-    writeFileSync(join(conf, "master.cf"), master);
     run("postfix", ["-c", conf, "check"]);
     return conf;
 }

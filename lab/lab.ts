@@ -51,6 +51,27 @@ function makePostfixDirs(dir: string): void {
     chownSync(join(dir, "mail"), MAILBOX_UID, MAILBOX_UID);
 }
 
+/**
+ * Writes a Postfix instance that lives under `dir` (etc, spool, data, maillog): the lab's file
+ * locations first, then the given parameters, and Debian's master.cf without chroot.
+ */
+export function writePostfixInstance(labDir: string, dir: string, params: [string, string][]): string {
+    makePostfixDirs(dir);
+    const conf = join(dir, "etc");
+    const location: [string, string][] = [
+        ["compatibility_level", "3.6"],
+        ["queue_directory", join(dir, "spool")],
+        ["data_directory", join(dir, "data")],
+        ["maillog_file_prefixes", labDir],
+        ["maillog_file", join(dir, "maillog")],
+        ["alias_maps", ""],
+        ["alias_database", ""],
+    ];
+    writeFileSync(join(conf, "main.cf"), [...location, ...params].map(([k, v]) => `${k} = ${v}`).join("\n") + "\n");
+    writeFileSync(join(conf, "master.cf"), masterCfWithoutChroot());
+    return conf;
+}
+
 /** Debian's master.cf with chroot off: a chroot would hide the namespace's resolv.conf. */
 function masterCfWithoutChroot(): string {
     return readFileSync("/usr/share/postfix/master.cf.dist", "utf8")
@@ -215,7 +236,7 @@ export class Lab {
     private configurePrimary(): void {
         const dir = this.path("primary");
         const conf = join(dir, "etc");
-        makePostfixDirs(dir);
+        mkdirSync(conf, { recursive: true });
         run("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "30", "-subj", `/CN=${this.topology.primary.hostname}`, "-keyout", join(conf, "key.pem"), "-out", join(conf, "cert.pem")]);
         const rendered = renderPrimaryPostfix(this.topology, {
             relayAddresses: this.topology.relays.map((r) => this.addressOf(r.hostname)),
@@ -225,17 +246,7 @@ export class Lab {
             tlsKeyFile: join(conf, "key.pem"),
         });
         // Only where the files live differs from the EC2 host; everything else is the renderer's.
-        const lab: [string, string][] = [
-            ["compatibility_level", "3.6"],
-            ["queue_directory", join(dir, "spool")],
-            ["data_directory", join(dir, "data")],
-            ["maillog_file_prefixes", this.dir],
-            ["maillog_file", join(dir, "maillog")],
-            ["alias_maps", ""],
-            ["alias_database", ""],
-        ];
-        writeFileSync(join(conf, "main.cf"), [...lab, ...rendered.mainCf].map(([k, v]) => `${k} = ${v}`).join("\n") + "\n");
-        writeFileSync(join(conf, "master.cf"), masterCfWithoutChroot());
+        writePostfixInstance(this.dir, dir, rendered.mainCf);
         for (const [name, content] of Object.entries(rendered.tables)) writeFileSync(join(conf, name), content);
         writeFileSync(join(dir, "etrn-relays"), renderEtrnScript(this.topology), { mode: 0o755 });
         run("postfix", ["-c", conf, "check"]);
@@ -341,26 +352,17 @@ export class Lab {
 
     private configureSender(): void {
         const dir = this.path("sender");
-        const conf = join(dir, "etc");
-        makePostfixDirs(dir);
-        const mainCf: [string, string][] = [
-            ["compatibility_level", "3.6"],
-            ["queue_directory", join(dir, "spool")],
-            ["data_directory", join(dir, "data")],
-            ["maillog_file_prefixes", this.dir],
-            ["maillog_file", join(dir, "maillog")],
+        const conf = writePostfixInstance(this.dir, dir, [
             ["myhostname", SENDER.hostname],
             ["mydomain", SENDER.domain],
             ["myorigin", "$mydomain"],
             ["mydestination", "localhost"],
-            ["alias_maps", ""],
-            ["alias_database", ""],
             ["inet_interfaces", "all"],
             ["inet_protocols", "ipv4"],
             ["mynetworks", `127.0.0.0/8 ${SENDER.address}/32`],
             ["virtual_mailbox_domains", SENDER.domain],
             ["virtual_mailbox_base", join(dir, "mail")],
-            ["virtual_mailbox_maps", `texthash:${conf}/vmailbox`],
+            ["virtual_mailbox_maps", `texthash:${join(dir, "etc")}/vmailbox`],
             ["virtual_uid_maps", `static:${MAILBOX_UID}`],
             ["virtual_gid_maps", `static:${MAILBOX_UID}`],
             ["smtp_tls_security_level", "may"],
@@ -369,9 +371,7 @@ export class Lab {
             ["minimal_backoff_time", "5s"],
             ["maximal_backoff_time", "10s"],
             ["queue_run_delay", "5s"],
-        ];
-        writeFileSync(join(conf, "main.cf"), mainCf.map(([k, v]) => `${k} = ${v}`).join("\n") + "\n");
-        writeFileSync(join(conf, "master.cf"), masterCfWithoutChroot());
+        ]);
         writeFileSync(join(conf, "vmailbox"), `${SENDER.mailbox}\t${SENDER.domain}/drill/\n`);
         run("postfix", ["-c", conf, "check"]);
     }
