@@ -60,13 +60,22 @@ export class MailContinuity extends pulumi.ComponentResource {
         );
         const relayAddresses = relays.map((r) => r.publicIp);
 
+        // An external primary is the user's own server: it only gets its records and a health check.
         const placement = topology.primary.placement;
-        const primary =
-            placement.kind === "aws"
-                ? new PrimaryMailHost(`${name}-${slug(topology.primary.hostname)}`, { topology, placement, relayAddresses, provider: awsIn(placement.region) }, { parent: this })
-                : undefined;
+        let primary: PrimaryMailHost | undefined;
+        let primaryAddress: pulumi.Output<string>;
+        if (placement.kind === "aws") {
+            primary = new PrimaryMailHost(
+                `${name}-${slug(topology.primary.hostname)}`,
+                { topology, placement, relayAddresses, provider: awsIn(placement.region) },
+                { parent: this },
+            );
+            primaryAddress = primary.publicIp;
+        } else {
+            primaryAddress = pulumi.output(placement.address);
+        }
         const addresses = new Map<string, pulumi.Output<string>>([
-            [topology.primary.hostname, primary?.publicIp ?? pulumi.output(placement.kind === "external" ? placement.address : "")],
+            [topology.primary.hostname, primaryAddress],
             ...relays.map((r): [string, pulumi.Output<string>] => [r.hostname, r.publicIp]),
         ]);
         const addressOf = (hostname: string): pulumi.Output<string> => addresses.get(hostname)!;
