@@ -231,6 +231,9 @@ smtpd_tls_cert_file = $cert
 smtpd_tls_key_file = $key
 smtpd_tls_security_level = may
 smtp_tls_security_level = may
+# Reuse TLS sessions to the primary (through tlsproxy): a recovery burst then costs a handful of
+# handshakes instead of one per message.
+smtp_tls_connection_reuse = yes
 EOF
 }
 
@@ -243,6 +246,7 @@ pickup     unix  n  -  n  60   1  pickup
 cleanup    unix  n  -  n  -    0  cleanup
 qmgr       unix  n  -  n  300  1  qmgr
 tlsmgr     unix  -  -  n  1000? 1 tlsmgr
+tlsproxy   unix  -  -  n  -    0  tlsproxy
 rewrite    unix  -  -  n  -    -  trivial-rewrite
 bounce     unix  -  -  n  -    0  bounce
 defer      unix  -  -  n  -    0  bounce
