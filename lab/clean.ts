@@ -6,7 +6,7 @@ import { LabNetwork } from "./net";
 const ids = new Set(
     spawnSync("ip", ["netns", "list"], { encoding: "utf8" })
         .stdout.split("\n")
-        .map((l) => /^mcl-([0-9a-f]{4}|[a-z0-9]+)-/.exec(l)?.[1])
+        .map((l) => /^mcl-([a-z0-9]+)-/.exec(l)?.[1])
         .filter((id): id is string => id !== undefined),
 );
 for (const id of ids) {

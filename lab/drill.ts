@@ -47,11 +47,18 @@ export class Drill {
         return [...this.lab.topology.relays].sort((a, b) => a.priority - b.priority);
     }
 
-    send(scenario: string, count: number, sessions = 5): Tracked {
+    private nextSubject(scenario: string): string {
         this.batch += 1;
-        const subject = `drill ${this.runId} ${this.batch} ${scenario}`;
-        const pid = this.lab.send(subject, count, sessions);
+        return `drill ${this.runId} ${this.batch} ${scenario}`;
+    }
+
+    private tracked(subject: string, pid: number, count: number): Tracked {
         return { subject, idPrefix: `<${pid.toString(16).padStart(4, "0")}.`, count };
+    }
+
+    send(scenario: string, count: number, sessions = 5): Tracked {
+        const subject = this.nextSubject(scenario);
+        return this.tracked(subject, this.lab.send(subject, count, sessions), count);
     }
 
     /** Message-Ids of this batch that a mail host of the domain accepted, and which host. */
@@ -208,11 +215,9 @@ export class Drill {
         const started = Date.now();
         this.lab.stopPrimary();
         const count = 300;
-        this.batch += 1;
-        const subject = `drill ${this.runId} ${this.batch} ${scenario}`;
+        const subject = this.nextSubject(scenario);
         const source = this.lab.sendInBackground(subject, count, 5);
-        const pid = source.pid!;
-        const batch: Tracked = { subject, idPrefix: `<${pid.toString(16).padStart(4, "0")}.`, count };
+        const batch = this.tracked(subject, source.pid!, count);
         await waitFor(`${mx2.hostname} to hold 50 messages`, () => this.lab.relayQueue(mx2).length >= 50, 60_000, 50);
         const ackedBeforeKill = this.acknowledged(batch);
         const heldByMx2 = [...ackedBeforeKill.values()].filter((h) => h === mx2.hostname).length;

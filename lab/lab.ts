@@ -380,20 +380,21 @@ export class Lab {
         return existsSync(this.path("sender", "maillog")) ? readFileSync(this.path("sender", "maillog"), "utf8") : "";
     }
 
-    /** Submits n messages to the sending MTA with Postfix's smtp-source; returns its pid (in every Message-Id). */
-    send(subject: string, n: number, sessions = 5, to = "alice@example.com"): number {
-        const r = this.net.exec(SENDER.key, ["smtp-source", "-m", String(n), "-s", String(sessions), "-f", SENDER.mailbox, "-t", to, "-S", subject, "-M", SENDER.hostname, `${SENDER.address}:25`]);
+    /** Postfix's smtp-source submitting n messages to the sending MTA over `sessions` connections. */
+    private smtpSource(subject: string, n: number, sessions: number): string[] {
+        return ["smtp-source", "-m", String(n), "-s", String(sessions), "-f", SENDER.mailbox, "-t", "alice@example.com", "-S", subject, "-M", SENDER.hostname, `${SENDER.address}:25`];
+    }
+
+    /** Submits n messages and waits; returns smtp-source's pid (in every Message-Id it writes). */
+    send(subject: string, n: number, sessions = 5): number {
+        const r = this.net.exec(SENDER.key, this.smtpSource(subject, n, sessions));
         if (r.status !== 0) throw new Error(`smtp-source failed: ${r.stderr.trim()}`);
         return r.pid;
     }
 
-    /** Starts smtp-source in the background (for a burst that something interrupts). */
+    /** Starts the submission in the background (for a burst that something interrupts). */
     sendInBackground(subject: string, n: number, sessions: number): ReturnType<LabNetwork["spawn"]> {
-        return this.net.spawn(
-            SENDER.key,
-            ["smtp-source", "-m", String(n), "-s", String(sessions), "-f", SENDER.mailbox, "-t", "alice@example.com", "-S", subject, "-M", SENDER.hostname, `${SENDER.address}:25`],
-            this.path("sender", "smtp-source.log"),
-        );
+        return this.net.spawn(SENDER.key, this.smtpSource(subject, n, sessions), this.path("sender", "smtp-source.log"));
     }
 }
 

@@ -134,6 +134,6 @@ export function formatPlanText(plan: Plan): string {
         lines.push(...table([["NAME", "TYPE", "TTL", "PRIO", "CONTENT"], ...body]).map((l) => `  ${l}`));
     }
     lines.push("", "Outputs:");
-    for (const [k, v] of Object.entries(plan.outputs)) lines.push(`  ${k}: ${typeof v === "string" ? JSON.stringify(v) : JSON.stringify(v)}`);
+    for (const [k, v] of Object.entries(plan.outputs)) lines.push(`  ${k}: ${JSON.stringify(v)}`);
     return `${lines.join("\n")}\n`;
 }
