@@ -1,11 +1,16 @@
 // The stack: read and validate the topology, then declare everything from it.
 import * as path from "node:path";
-import { loadTopology } from "./components/config";
+import { assertDeployable, loadMailboxPasswordHashes, loadTopology } from "./components/config";
 import { MailContinuity } from "./components/mail-continuity";
 import { readRelayImage } from "./lib/relay-image";
 
 const topology = loadTopology();
-const mail = new MailContinuity("mail", { topology, relayImage: readRelayImage(path.join(__dirname, "relay-image")) });
+assertDeployable(topology);
+const mail = new MailContinuity("mail", {
+    topology,
+    relayImage: readRelayImage(path.join(__dirname, "relay-image")),
+    mailboxPasswordHashes: loadMailboxPasswordHashes(topology),
+});
 
 /** MX priority, host, address and role, most preferred first. */
 export const mxTable = mail.mxTable;

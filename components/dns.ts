@@ -1,11 +1,11 @@
 import * as aws from "@pulumi/aws";
 import * as cloudflare from "@pulumi/cloudflare";
 import * as pulumi from "@pulumi/pulumi";
-import { createHash } from "node:crypto";
 import type { Topology } from "../lib/topology/schema";
 import type { RecordSpec } from "../lib/render/records";
 import { slug } from "../lib/topology/placement";
 import { groupRecordSets, route53Value } from "../lib/render/route53";
+import { cloudflareRecordName, legacyCloudflareRecordName, legacyRoute53SetName, route53SetName } from "../lib/render/dns-identity";
 
 export interface MailDnsArgs {
     topology: Topology;
@@ -18,14 +18,8 @@ export interface MailDnsArgs {
 const ROUTE53_NAMESERVER_COUNT = 4;
 const NS_TTL = 86400;
 
-function shortHash(text: string): string {
-    return createHash("sha256").update(text).digest("hex").slice(0, 8);
-}
-
-/** Names that stay put when the record list is reordered, so previews show only real changes. */
-function recordResourceName(prefix: string, record: RecordSpec<pulumi.Input<string>>): string {
-    const suffix = record.type === "MX" ? `-${record.priority}` : record.type === "TXT" ? `-${shortHash(String(record.content))}` : "";
-    return `${prefix}-${slug(record.name)}-${record.type.toLowerCase()}${suffix}`;
+function aliasesFor(legacyName: string | undefined): pulumi.Alias[] {
+    return legacyName === undefined ? [] : [{ name: legacyName }];
 }
 
 /** The same record set at Cloudflare and Route53, each zone's apex NS listing both providers. */
@@ -51,14 +45,15 @@ export class MailDns extends pulumi.ComponentResource {
             const zone = new aws.route53.Zone(
                 `${prefix}-r53`,
                 { name: domain, comment: `mailcontinuity: second provider for ${domain}`, forceDestroy: false },
-                { parent: this, provider: args.awsProvider },
+                // The registrar points at this zone's nameservers: a new zone would get other ones.
+                { parent: this, provider: args.awsProvider, protect: true },
             );
             const route53Nameservers = zone.nameServers.apply((ns) => [...ns].sort());
 
             const domainRecords = records.filter((r) => r.zone === domain);
             for (const record of domainRecords) {
                 const created = new cloudflare.DnsRecord(
-                    recordResourceName(`${prefix}-cf`, record),
+                    cloudflareRecordName(prefix, record),
                     {
                         zoneId,
                         name: record.name,
@@ -68,15 +63,15 @@ export class MailDns extends pulumi.ComponentResource {
                         ...(record.priority !== undefined ? { priority: record.priority } : {}),
                         proxied: false,
                     },
-                    { parent: this },
+                    { parent: this, aliases: aliasesFor(legacyCloudflareRecordName(prefix, record)) },
                 );
                 if (record.type === "A") this.addressRecords.push(created);
             }
             for (const set of groupRecordSets(domainRecords)) {
                 const created = new aws.route53.Record(
-                    recordResourceName(`${prefix}-r53`, set.records[0]),
+                    route53SetName(prefix, set),
                     { zoneId: zone.zoneId, name: set.name, type: set.type, ttl: set.ttl, records: set.records.map(route53Value) },
-                    { parent: this, provider: args.awsProvider },
+                    { parent: this, provider: args.awsProvider, aliases: aliasesFor(legacyRoute53SetName(prefix, set)) },
                 );
                 if (set.type === "A") this.addressRecords.push(created);
             }

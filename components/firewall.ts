@@ -1,5 +1,6 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
+import { DEBIAN_AWS_ACCOUNT, type Architecture } from "../lib/topology/ec2";
 
 export interface FirewallArgs {
     description: string;
@@ -7,6 +8,8 @@ export interface FirewallArgs {
     publicTcpPorts: number[];
     /** SSH source; no SSH rule at all when absent. */
     adminSshCidr?: string;
+    /** The placement's subnet's VPC; the region's default VPC when absent. */
+    vpcId?: pulumi.Input<string>;
 }
 
 /**
@@ -18,7 +21,11 @@ export class Firewall extends pulumi.ComponentResource {
 
     constructor(name: string, args: FirewallArgs, opts?: pulumi.ComponentResourceOptions) {
         super("mailcontinuity:network:Firewall", name, {}, opts);
-        const group = new aws.ec2.SecurityGroup(`${name}-sg`, { description: args.description, tags: { Name: name } }, { parent: this });
+        const group = new aws.ec2.SecurityGroup(
+            `${name}-sg`,
+            { description: args.description, tags: { Name: name }, ...(args.vpcId !== undefined ? { vpcId: args.vpcId } : {}) },
+            { parent: this },
+        );
         for (const port of args.publicTcpPorts) {
             for (const [family, cidr] of [["ipv4", "0.0.0.0/0"], ["ipv6", "::/0"]] as const) {
                 new aws.vpc.SecurityGroupIngressRule(
@@ -52,16 +59,16 @@ export class Firewall extends pulumi.ComponentResource {
     }
 }
 
-/** Debian 12 from Debian's own AWS account. */
-export function debianAmi(provider: aws.Provider, parent: pulumi.Resource): pulumi.Output<string> {
+/** Debian 12 from Debian's own AWS account, for the instance type's architecture. */
+export function debianAmi(architecture: Architecture, provider: aws.Provider, parent: pulumi.Resource): pulumi.Output<string> {
     return aws.ec2
         .getAmiOutput(
             {
-                owners: ["136693071363"],
+                owners: [DEBIAN_AWS_ACCOUNT],
                 mostRecent: true,
                 filters: [
-                    { name: "name", values: ["debian-12-amd64-*"] },
-                    { name: "architecture", values: ["x86_64"] },
+                    { name: "name", values: [`debian-12-${architecture === "arm64" ? "arm64" : "amd64"}-*`] },
+                    { name: "architecture", values: [architecture] },
                 ],
             },
             { provider, parent },

@@ -12,6 +12,8 @@ import { RelayNode } from "./relay";
 export interface MailContinuityArgs {
     topology: Topology;
     relayImage: RelayImage;
+    /** Secret: mailbox address -> Dovecot password hash, for an AWS primary's mailboxes. */
+    mailboxPasswordHashes: pulumi.Input<Record<string, string>>;
 }
 
 export interface MxEntry {
@@ -67,7 +69,7 @@ export class MailContinuity extends pulumi.ComponentResource {
         if (placement.kind === "aws") {
             primary = new PrimaryMailHost(
                 `${name}-${slug(topology.primary.hostname)}`,
-                { topology, placement, relayAddresses, provider: awsIn(placement.region) },
+                { topology, placement, relayAddresses, mailboxPasswordHashes: args.mailboxPasswordHashes, provider: awsIn(placement.region) },
                 { parent: this },
             );
             primaryAddress = primary.publicIp;

@@ -1,80 +1,78 @@
 import * as aws from "@pulumi/aws";
+import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import type { AwsPrimaryPlacement, Topology } from "../lib/topology/schema";
 import { renderPrimaryCloudInit } from "../lib/render/cloud-init";
-import { Firewall, debianAmi } from "./firewall";
+import { dovecotUsersFile, renderMailboxUsersApply, renderPrimaryApply } from "../lib/render/primary-apply";
+import { declareAdminKeys, declareEc2Host, declareReverseDns, type Ec2Host } from "./ec2-host";
 
 export interface PrimaryMailHostArgs {
     topology: Topology;
     placement: AwsPrimaryPlacement;
     relayAddresses: pulumi.Input<string>[];
+    /** address -> Dovecot password hash ({SCHEME}...), a secret, checked by loadMailboxPasswordHashes. */
+    mailboxPasswordHashes: pulumi.Input<Record<string, string>>;
     provider: aws.Provider;
 }
 
-// SMTP, SMTPS (submission over TLS), submission, IMAPS.
-export const PRIMARY_PUBLIC_PORTS = [25, 465, 587, 993];
+// SMTP and IMAPS: what the host runs. Submission (587/465) is not set up, so it stays closed.
+export const PRIMARY_PUBLIC_PORTS = [25, 993];
 
 export class PrimaryMailHost extends pulumi.ComponentResource {
     readonly publicIp: pulumi.Output<string>;
     readonly instanceId: pulumi.Output<string>;
-    private readonly eip: aws.ec2.Eip;
+    /** The apply step: every config change of the primary shows up here in a preview. */
+    readonly configuration: command.remote.Command;
+    private readonly host: Ec2Host;
     private readonly hostname: string;
     private readonly resourceName: string;
     private readonly provider: aws.Provider;
+    private readonly reverseDns: boolean;
 
     constructor(name: string, args: PrimaryMailHostArgs, opts?: pulumi.ComponentResourceOptions) {
         super("mailcontinuity:primary:PrimaryMailHost", name, {}, opts);
         const { topology, placement, provider } = args;
-        const child = { parent: this, provider };
         this.resourceName = name;
         this.provider = provider;
         this.hostname = topology.primary.hostname;
-        // Volume and instance must share an AZ; pin it rather than let EC2 pick.
-        const availabilityZone = `${placement.region}a`;
+        this.reverseDns = placement.reverseDns;
 
-        const firewall = new Firewall(
-            `${name}-fw`,
-            { description: `mail host ${this.hostname}`, publicTcpPorts: PRIMARY_PUBLIC_PORTS, adminSshCidr: placement.adminSshCidr },
-            child,
-        );
-        const mailVolume = new aws.ebs.Volume(
-            `${name}-mail`,
-            { availabilityZone, size: placement.volumeSizeGiB, type: "gp3", encrypted: true, tags: { Name: `${this.hostname} mail` } },
-            // The mailboxes live here: `pulumi destroy` must not take them along by accident.
-            { ...child, protect: true },
-        );
-        this.eip = new aws.ec2.Eip(`${name}-eip`, { domain: "vpc", tags: { Name: this.hostname } }, child);
-        const userData = pulumi
-            .all([pulumi.all(args.relayAddresses), mailVolume.id])
-            .apply(([relayAddresses, mailVolumeId]) => renderPrimaryCloudInit(topology, { relayAddresses, mailVolumeId }));
-        const instance = new aws.ec2.Instance(
-            `${name}-vm`,
-            {
-                ami: debianAmi(provider, this),
-                instanceType: placement.instanceType,
-                availabilityZone,
-                vpcSecurityGroupIds: [firewall.securityGroupId],
-                userData,
-                rootBlockDevice: { encrypted: true, volumeSize: 16, volumeType: "gp3" },
-                metadataOptions: { httpTokens: "required" },
-                tags: { Name: this.hostname },
-            },
-            child,
-        );
-        new aws.ec2.VolumeAttachment(`${name}-mail-attach`, { deviceName: "/dev/sdf", volumeId: mailVolume.id, instanceId: instance.id }, child);
-        new aws.ec2.EipAssociation(`${name}-eip-assoc`, { allocationId: this.eip.allocationId, instanceId: instance.id }, child);
+        this.host = declareEc2Host(this, name, {
+            hostname: this.hostname,
+            placement,
+            description: `mail host ${this.hostname}`,
+            publicTcpPorts: PRIMARY_PUBLIC_PORTS,
+            dataVolume: { suffix: "mail", sizeGiB: placement.volumeSizeGiB, what: "mail" },
+            userData: (mailVolumeId) => renderPrimaryCloudInit(topology, { mailVolumeId }),
+            provider,
+        });
+        declareAdminKeys(this, name, this.host, topology.admin.sshKeys);
 
-        this.publicIp = this.eip.publicIp;
-        this.instanceId = instance.id;
+        // Not secret, so that a preview shows exactly which recipients and relay addresses change.
+        const mailConfig = pulumi.all(args.relayAddresses).apply((relayAddresses) => renderPrimaryApply(topology, { relayAddresses }));
+        this.configuration = this.applyStep(name, "config", mailConfig);
+        if (topology.mailboxes.length > 0) {
+            const users = pulumi.output(args.mailboxPasswordHashes).apply((hashes) => renderMailboxUsersApply(dovecotUsersFile(hashes, topology.mailboxes)));
+            this.applyStep(name, "mailboxes", pulumi.secret(users));
+        }
+
+        this.publicIp = this.host.publicIp;
+        this.instanceId = this.host.instance.id;
         this.registerOutputs({ publicIp: this.publicIp, instanceId: this.instanceId });
     }
 
-    /** PTR record for the Elastic IP; AWS refuses it until the forward A record resolves. */
-    addReverseDns(forwardRecords: pulumi.Resource[]): aws.ec2.EipDomainName {
-        return new aws.ec2.EipDomainName(
-            `${this.resourceName}-ptr`,
-            { allocationId: this.eip.allocationId, domainName: this.hostname },
-            { parent: this, dependsOn: forwardRecords, provider: this.provider },
+    /** A script run as root over SSH; a new instance (its id in the triggers) gets it again. */
+    private applyStep(name: string, what: string, script: pulumi.Input<string>): command.remote.Command {
+        return new command.remote.Command(
+            `${name}-${what}`,
+            { connection: this.host.connection, create: "sudo sh -s", update: "sudo sh -s", stdin: script, triggers: [this.host.instance.id] },
+            { parent: this, dependsOn: [this.host.ready] },
         );
+    }
+
+    /** PTR for the Elastic IP, when `reverseDns` is on (AWS needs the A record to resolve first). */
+    addReverseDns(forwardRecords: pulumi.Resource[]): aws.ec2.EipDomainName | undefined {
+        if (!this.reverseDns) return undefined;
+        return declareReverseDns(this, this.resourceName, this.host, this.hostname, this.provider, forwardRecords);
     }
 }

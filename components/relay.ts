@@ -1,12 +1,14 @@
 import * as aws from "@pulumi/aws";
+import * as command from "@pulumi/command";
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
-import { gzipSync } from "node:zlib";
-import type { AwsRelayPlacement, DockerRelayPlacement, Relay, Topology } from "../lib/topology/schema";
-import { RELAY_IMAGE_TAG, renderRelayCloudInit } from "../lib/render/cloud-init";
-import { RECIPIENTS_PATH, RELAY_HEALTHCHECK, RELAY_QUEUE_PATH, recipientsFile, relayEnvironment } from "../lib/render/relay-env";
+import type { Relay, Topology } from "../lib/topology/schema";
+import { ADMIN_USER, RELAY_QUEUE_MOUNT, renderRelayCloudInit } from "../lib/render/cloud-init";
+import { parseSshUrl, relayContainerSpec, type RelayContainerSpec } from "../lib/render/relay-container";
+import { dockerRelayApplyCommand } from "../lib/render/relay-apply";
+import { dockerPlatformOf } from "../lib/topology/ec2";
 import type { RelayImage } from "../lib/relay-image";
-import { Firewall, debianAmi } from "./firewall";
+import { declareAdminKeys, declareEc2Host, declareReverseDns, sshConnection, type Ec2Host } from "./ec2-host";
 
 export interface RelayNodeArgs {
     topology: Topology;
@@ -16,12 +18,20 @@ export interface RelayNodeArgs {
     awsProvider?: aws.Provider;
 }
 
-/** A backup MX: the relay image on a remote Docker host, or on its own EC2 instance. */
+// The Docker CLI reaches the host with the local ssh client; a new EC2 host's key is accepted on first
+// contact (it is reached at its own Elastic IP, from the admin network only).
+const SSH_OPTS = ["-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=accept-new"];
+
+/**
+ * A backup MX: the relay container on a Docker host. The host is yours (`docker`) or an EC2 instance
+ * the stack creates (`aws`); either way the same container spec runs on it, managed over ssh://.
+ */
 export class RelayNode extends pulumi.ComponentResource {
     readonly publicIp: pulumi.Output<string>;
     readonly hostname: string;
-    private readonly eip?: aws.ec2.Eip;
-    private readonly awsProvider?: aws.Provider;
+    /** The apply step for recipients: a changed list shows up here in a preview. */
+    readonly recipients: command.remote.Command;
+    private readonly ec2?: { host: Ec2Host; provider: aws.Provider; reverseDns: boolean };
     private readonly resourceName: string;
 
     constructor(name: string, args: RelayNodeArgs, opts?: pulumi.ComponentResourceOptions) {
@@ -29,86 +39,95 @@ export class RelayNode extends pulumi.ComponentResource {
         this.hostname = args.relay.hostname;
         this.resourceName = name;
         const placement = args.relay.placement;
+
+        let dockerHost: pulumi.Input<string>;
+        let connection: command.types.input.remote.ConnectionArgs;
+        let platform: string;
+        let queueHostPath: string | undefined;
+        let hostReady: pulumi.Resource[] = [];
         if (placement.kind === "docker") {
+            const target = parseSshUrl(placement.host);
+            dockerHost = placement.host;
+            connection = sshConnection(target.host, target.user, target.port);
+            platform = placement.platform;
             this.publicIp = pulumi.output(placement.address);
-            this.onDockerHost(name, args, placement);
         } else {
             if (args.awsProvider === undefined) throw new Error(`${name}: an aws relay needs the provider for ${placement.region}`);
-            this.awsProvider = args.awsProvider;
-            this.eip = this.onEc2(name, args, placement, args.awsProvider);
-            this.publicIp = this.eip.publicIp;
+            const host = declareEc2Host(this, name, {
+                hostname: this.hostname,
+                placement,
+                description: `backup MX ${this.hostname}`,
+                publicTcpPorts: [25],
+                dataVolume: { suffix: "queue-disk", sizeGiB: placement.queueVolumeSizeGiB, what: "relay queue" },
+                userData: (queueVolumeId) => renderRelayCloudInit(args.topology, args.relay, { queueVolumeId }),
+                provider: args.awsProvider,
+            });
+            declareAdminKeys(this, name, host, args.topology.admin.sshKeys);
+            this.ec2 = { host, provider: args.awsProvider, reverseDns: placement.reverseDns };
+            dockerHost = pulumi.interpolate`ssh://${ADMIN_USER}@${host.publicIp}`;
+            connection = host.connection;
+            platform = dockerPlatformOf(placement.instanceType);
+            queueHostPath = RELAY_QUEUE_MOUNT;
+            hostReady = [host.ready];
+            this.publicIp = host.publicIp;
         }
+
+        const spec = relayContainerSpec(args.topology, args.relay, name, args.image.digest, queueHostPath);
+        const provider = new docker.Provider(`${name}-docker`, { host: dockerHost, sshOpts: SSH_OPTS }, { parent: this });
+        const container = this.declareContainer(name, spec, args.image.dir, platform, provider, hostReady);
+        const apply = dockerRelayApplyCommand(spec.containerName);
+        this.recipients = new command.remote.Command(
+            `${name}-recipients`,
+            // The container is seeded with the list at create; this keeps the running one current.
+            { connection, create: apply, update: apply, stdin: spec.recipients.content, triggers: [container.id] },
+            { parent: this, dependsOn: [container] },
+        );
         this.registerOutputs({ publicIp: this.publicIp });
     }
 
-    private onDockerHost(name: string, args: RelayNodeArgs, placement: DockerRelayPlacement): void {
-        const provider = new docker.Provider(`${name}-docker`, { host: placement.host, sshOpts: ["-o", "BatchMode=yes"] }, { parent: this });
-        const child = { parent: this, provider };
+    private declareContainer(name: string, spec: RelayContainerSpec, imageDir: string, platform: string, provider: docker.Provider, hostReady: pulumi.Resource[]): docker.Container {
+        const child = { parent: this, provider, dependsOn: hostReady };
         // Built on the relay's own Docker host for its platform: no registry to run or trust.
-        const image = new docker.Image(
-            `${name}-image`,
+        const image = new docker.Image(`${name}-image`, { imageName: spec.imageName, build: { context: imageDir, platform }, skipPush: true }, child);
+        const queue = new docker.Volume(
+            `${name}-queue`,
             {
-                imageName: `${RELAY_IMAGE_TAG.split(":")[0]}:${args.image.digest}`,
-                build: { context: args.image.dir, platform: placement.platform },
-                skipPush: true,
+                name: spec.volumeName,
+                // On EC2 the queue's bytes live on their own EBS volume, which outlives the instance.
+                ...(spec.queueHostPath !== undefined ? { driver: "local", driverOpts: { type: "none", o: "bind", device: spec.queueHostPath } } : {}),
             },
-            child,
+            // It holds the queue: a replacement would delete it first, so it is protected (README: removing a relay).
+            { ...child, protect: true, retainOnDelete: true },
         );
-        const queue = new docker.Volume(`${name}-queue`, { name: `${name}-queue` }, { ...child, retainOnDelete: true });
-        const env = relayEnvironment(args.topology, args.relay);
-        new docker.Container(
+        return new docker.Container(
             `${name}-relay`,
             {
-                name: `${name}-relay`,
-                image: image.imageName,
-                hostname: args.relay.hostname,
+                name: spec.containerName,
+                // repoDigest changes with every rebuild (the image's files), so a new image rolls the container.
+                image: image.repoDigest,
+                hostname: spec.hostname,
                 restart: "unless-stopped",
                 ports: [{ internal: 25, external: 25 }],
-                volumes: [{ volumeName: queue.name, containerPath: RELAY_QUEUE_PATH }],
-                envs: Object.entries(env).map(([k, v]) => `${k}=${v}`),
-                uploads: [{ file: RECIPIENTS_PATH, content: recipientsFile(args.topology) }],
-                healthcheck: { tests: ["CMD", RELAY_HEALTHCHECK], interval: "30s", timeout: "10s", retries: 3, startPeriod: "30s" },
-                // Postfix needs time to close its queue files cleanly on SIGTERM.
-                stopTimeout: 30,
+                volumes: [{ volumeName: queue.name, containerPath: spec.queuePath }],
+                envs: Object.entries(spec.env).map(([k, v]) => `${k}=${v}`),
+                uploads: [{ file: spec.recipients.path, content: spec.recipients.content }],
+                healthcheck: spec.healthcheck,
+                stopTimeout: spec.stopTimeoutSeconds,
             },
-            child,
-        );
-    }
-
-    private onEc2(name: string, args: RelayNodeArgs, placement: AwsRelayPlacement, provider: aws.Provider): aws.ec2.Eip {
-        const child = { parent: this, provider };
-        const firewall = new Firewall(
-            `${name}-fw`,
-            { description: `backup MX ${args.relay.hostname}`, publicTcpPorts: [25], adminSshCidr: placement.adminSshCidr },
-            child,
-        );
-        const eip = new aws.ec2.Eip(`${name}-eip`, { domain: "vpc", tags: { Name: args.relay.hostname } }, child);
-        const instance = new aws.ec2.Instance(
-            `${name}-vm`,
             {
-                ami: debianAmi(provider, this),
-                instanceType: placement.instanceType,
-                vpcSecurityGroupIds: [firewall.securityGroupId],
-                // Gzipped: the image's files would push plain user data past EC2's 16 KB limit.
-                userDataBase64: gzipSync(renderRelayCloudInit(args.topology, args.relay, args.image.files)).toString("base64"),
-                // The queue lives on the root disk: keep it if the instance is replaced by hand.
-                rootBlockDevice: { encrypted: true, volumeSize: 16, volumeType: "gp3", deleteOnTermination: false },
-                metadataOptions: { httpTokens: "required" },
-                tags: { Name: args.relay.hostname },
+                ...child,
+                // Fixed name and port 25: the old container must go before the new one starts (the provider
+                // does this too). The queue stays on its volume.
+                deleteBeforeReplace: true,
+                // The recipients apply step keeps the file current; a new list must not replace the container.
+                ignoreChanges: ["uploads"],
             },
-            child,
         );
-        new aws.ec2.EipAssociation(`${name}-eip-assoc`, { allocationId: eip.allocationId, instanceId: instance.id }, child);
-        return eip;
     }
 
-    /** PTR record for an EC2 relay; a Docker host's PTR is set at its provider by hand. */
+    /** PTR for an EC2 relay with `reverseDns`; a Docker host's PTR is set at its provider by hand. */
     addReverseDns(forwardRecords: pulumi.Resource[]): aws.ec2.EipDomainName | undefined {
-        if (this.eip === undefined) return undefined;
-        return new aws.ec2.EipDomainName(
-            `${this.resourceName}-ptr`,
-            { allocationId: this.eip.allocationId, domainName: this.hostname },
-            { parent: this, dependsOn: forwardRecords, provider: this.awsProvider },
-        );
+        if (this.ec2 === undefined || !this.ec2.reverseDns) return undefined;
+        return declareReverseDns(this, this.resourceName, this.ec2.host, this.hostname, this.ec2.provider, forwardRecords);
     }
 }

@@ -1,4 +1,4 @@
-// npm run plan -- --stack <name> [--json] [--config <file>]
+// npm run plan -- --stack <name> [--json] [--config <file>] [--strict] [--show-secrets]
 // Evaluates index.ts under Pulumi mocks with Pulumi.<name>.yaml: every resource and DNS record the
 // stack would declare, with no credentials and no Pulumi CLI. Not a substitute for `pulumi preview`
 // (no diff against real state), but the same program and the same config.
@@ -8,9 +8,12 @@ import { parseArgs } from "node:util";
 import { installPlanMocks } from "../lib/plan/mocks";
 import { buildPlan, duplicateUrns, formatPlanText } from "../lib/plan/report";
 import { listStacks, readStackConfig, stackFile } from "../lib/plan/stack-config";
+import { CONFIG_KEY, parseTopology } from "../lib/topology/validate";
+import { deploymentProblems, formatDeploymentProblems } from "../lib/topology/deployable";
 
 const PROJECT = "mailcontinuity";
 const projectDir = join(__dirname, "..");
+const USAGE = "usage: npm run plan -- --stack <name> [--json] [--config <file>] [--strict] [--show-secrets]";
 
 function fail(message: string): never {
     process.stderr.write(`${message.trimEnd()}\n`);
@@ -21,16 +24,43 @@ function resolved(value: unknown): Promise<unknown> {
     return pulumi.Output.isInstance(value) ? new Promise((resolve) => value.apply((v) => resolve(v))) : Promise.resolve(value);
 }
 
+/**
+ * The SDK records where each resource was declared by formatting a full, source-mapped stack trace per
+ * registration (Resource.callsites in @pulumi/pulumi's resource.js). The offline plan shows no source
+ * positions, and with a few hundred resources those traces cost seconds, so it skips them.
+ */
+function skipSourcePositions(): void {
+    process.setSourceMapsEnabled(false);
+    const resource = pulumi.Resource as unknown as { callsites?: () => unknown[] };
+    if (typeof resource.callsites === "function") resource.callsites = () => [];
+}
+
 async function main(): Promise<void> {
-    let options: { stack?: string; json?: boolean; help?: boolean; config?: string };
+    let options: { stack?: string; json?: boolean; help?: boolean; config?: string; strict?: boolean; "show-secrets"?: boolean };
     try {
-        options = parseArgs({ options: { stack: { type: "string" }, json: { type: "boolean" }, config: { type: "string" }, help: { type: "boolean", short: "h" } } }).values;
+        options = parseArgs({
+            options: {
+                stack: { type: "string" },
+                json: { type: "boolean" },
+                config: { type: "string" },
+                strict: { type: "boolean" },
+                "show-secrets": { type: "boolean" },
+                help: { type: "boolean", short: "h" },
+            },
+        }).values;
     } catch (error) {
-        fail(`${(error as Error).message}\nusage: npm run plan -- --stack <name> [--json] [--config <file>]`);
+        fail(`${(error as Error).message}\n${USAGE}`);
     }
     if (options.help || options.stack === undefined) {
         const stacks = listStacks(projectDir).join(", ");
-        const usage = `usage: npm run plan -- --stack <name> [--json] [--config <file>]\n  --json    stable, sorted JSON for diffing two plans\n  --config  read this file instead of Pulumi.<name>.yaml (e.g. a config proposed in a pull request)\nstacks: ${stacks}`;
+        const usage = [
+            USAGE,
+            "  --json          stable, sorted JSON for diffing two plans",
+            "  --config        read this file instead of Pulumi.<name>.yaml (e.g. a config proposed in a pull request)",
+            "  --strict        also refuse what a real deployment refuses (reserved domains, documentation addresses, sample ids)",
+            "  --show-secrets  show secret inputs (plaintext config values only; encrypted ones cannot be read offline)",
+            `stacks: ${stacks}`,
+        ].join("\n");
         if (options.help) {
             process.stdout.write(`${usage}\n`);
             return;
@@ -44,9 +74,19 @@ async function main(): Promise<void> {
     } catch (error) {
         fail((error as Error).message);
     }
+    if (options.strict && config.config[CONFIG_KEY] !== undefined) {
+        let problems: ReturnType<typeof deploymentProblems> = [];
+        try {
+            problems = deploymentProblems(parseTopology(JSON.parse(config.config[CONFIG_KEY])));
+        } catch {
+            // An invalid topology is reported, with every path, by the program itself below.
+        }
+        if (problems.length > 0) fail(formatDeploymentProblems(problems));
+    }
     if (!options.json) process.stderr.write(`evaluating index.ts for stack ${stack} under mocks...\n`);
 
-    const registrations = await installPlanMocks(PROJECT, stack);
+    skipSourcePositions();
+    const registrations = await installPlanMocks(PROJECT, stack, { showSecrets: options["show-secrets"] === true });
     pulumi.runtime.setAllConfig(config.config, config.secretKeys);
     let program: Record<string, unknown>;
     try {

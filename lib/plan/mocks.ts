@@ -13,8 +13,22 @@ export interface Registration {
     /** Provider reference (urn::id) for custom resources with an explicit provider. */
     providerRef: string;
     custom: boolean;
-    /** Inputs as registered; secret values are replaced by SECRET. */
+    /** Inputs as registered; secret values are replaced by SECRET unless secrets are shown. */
     inputs: Record<string, unknown>;
+    /** The id the mock gave it: another resource's inputs name it where they depend on it. */
+    id: string;
+    /** Resource options that decide what a change does (see lib/plan/diff.ts). */
+    options: ResourceOptionsSeen;
+}
+
+export interface ResourceOptionsSeen {
+    protect: boolean;
+    retainOnDelete: boolean;
+    deleteBeforeReplace: boolean;
+    ignoreChanges: string[];
+    replaceOnChanges: string[];
+    /** Earlier names of this resource (same parent), so a rename is recognised as a move. */
+    aliases: string[];
 }
 
 export const SECRET = "[secret]";
@@ -28,8 +42,16 @@ function documentationAddress(name: string): string {
     return `203.0.113.${(parseInt(hash(name).slice(0, 4), 16) % 250) + 2}`;
 }
 
+/**
+ * A secret input as the plan shows it: hidden, with a short digest of its value so that a diff of two
+ * plans still sees that it changed (as `pulumi preview` does), without showing what it is.
+ */
+export function maskedSecret(value: unknown): string {
+    return `${SECRET.slice(0, -1)} ${hash(JSON.stringify(unwrapSecrets(value))).slice(0, 12)}]`;
+}
+
 export function revealSecrets(value: unknown): unknown {
-    if (isRpcSecret(value)) return SECRET;
+    if (isRpcSecret(value)) return maskedSecret((value as { value: unknown }).value);
     if (Array.isArray(value)) return value.map(revealSecrets);
     if (value !== null && typeof value === "object") {
         return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, revealSecrets(v)]));
@@ -60,6 +82,9 @@ function fakeState(type: string, name: string, inputs: Record<string, unknown>):
             const nameServers = [`ns-${n}.awsdns-${n % 64}.com`, `ns-${n + 1}.awsdns-${n % 64}.net`, `ns-${n + 2}.awsdns-${n % 64}.org`, `ns-${n + 3}.awsdns-${n % 64}.co.uk`];
             return { id: `Z${h.slice(0, 20).toUpperCase()}`, state: { ...inputs, zoneId: `Z${h.slice(0, 20).toUpperCase()}`, nameServers } };
         }
+        case "docker:index/image:Image":
+            // With skipPush the provider reports the local image id as repoDigest; it changes with every build.
+            return { id: `${name}-id`, state: { ...inputs, repoDigest: `sha256:${hash(JSON.stringify(inputs))}` } };
         case "aws:sns/topic:Topic":
             return { id: `arn:aws:sns:us-east-1:123456789012:${name}`, state: { ...inputs, arn: `arn:aws:sns:us-east-1:123456789012:${name}` } };
         default:
@@ -68,7 +93,17 @@ function fakeState(type: string, name: string, inputs: Record<string, unknown>):
 }
 
 const CALLS: Record<string, (inputs: Record<string, unknown>) => Record<string, unknown>> = {
-    "aws:ec2/getAmi:getAmi": () => ({ id: "ami-0debian12mock", name: "debian-12-amd64-mock", architecture: "x86_64" }),
+    "aws:ec2/getAmi:getAmi": (inputs) => {
+        const filters = (inputs.filters as { name: string; values: string[] }[] | undefined) ?? [];
+        const architecture = filters.find((f) => f.name === "architecture")?.values[0] ?? "x86_64";
+        const id = architecture === "arm64" ? "ami-0d0eb1a0a4e664000" : "ami-0d0eb1a0a4e686400";
+        return { id, imageId: id, name: `debian-12-${architecture === "arm64" ? "arm64" : "amd64"}-mock`, architecture };
+    },
+    "aws:ec2/getSubnet:getSubnet": (inputs) => ({
+        id: inputs.id,
+        availabilityZone: "mock-zone-b",
+        vpcId: `vpc-${hash(String(inputs.id)).slice(0, 17)}`,
+    }),
     "cloudflare:index/getZone:getZone": (inputs) => ({
         zoneId: inputs.zoneId,
         id: inputs.zoneId,
@@ -82,13 +117,19 @@ interface MonitorRequest {
     getParent(): string;
     getProvider(): string;
     getCustom(): boolean;
+    getProtect(): boolean | undefined;
+    getRetainondelete(): boolean | undefined;
+    getDeletebeforereplace(): boolean;
+    getIgnorechangesList(): string[];
+    getReplaceonchangesList(): string[];
+    getAliasesList(): { getSpec(): { getName(): string } | undefined }[];
 }
 
 /**
  * Installs the mocks and returns the list that fills up as the program registers resources.
  * Call before the program is loaded.
  */
-export async function installPlanMocks(project: string, stack: string): Promise<Registration[]> {
+export async function installPlanMocks(project: string, stack: string, options: { showSecrets?: boolean } = {}): Promise<Registration[]> {
     const registrations: Registration[] = [];
     const pending = new Map<string, Registration>();
     await pulumi.runtime.setMocks(
@@ -96,8 +137,10 @@ export async function installPlanMocks(project: string, stack: string): Promise<
             newResource(args) {
                 const key = `${args.type}::${args.name}`;
                 const registration = pending.get(key);
-                if (registration) registration.inputs = revealSecrets(args.inputs) as Record<string, unknown>;
-                return fakeState(args.type, args.name, unwrapSecrets(args.inputs) as Record<string, unknown>);
+                if (registration) registration.inputs = (options.showSecrets ? unwrapSecrets(args.inputs) : revealSecrets(args.inputs)) as Record<string, unknown>;
+                const fake = fakeState(args.type, args.name, unwrapSecrets(args.inputs) as Record<string, unknown>);
+                if (registration) registration.id = fake.id;
+                return fake;
             },
             call(args) {
                 const fake = CALLS[args.token];
@@ -120,6 +163,18 @@ export async function installPlanMocks(project: string, stack: string): Promise<
             providerRef: req.getProvider(),
             custom: req.getCustom(),
             inputs: {},
+            id: "",
+            options: {
+                protect: req.getProtect() ?? false,
+                retainOnDelete: req.getRetainondelete() ?? false,
+                deleteBeforeReplace: req.getDeletebeforereplace(),
+                ignoreChanges: req.getIgnorechangesList(),
+                replaceOnChanges: req.getReplaceonchangesList(),
+                aliases: req
+                    .getAliasesList()
+                    .map((a) => a.getSpec()?.getName() ?? "")
+                    .filter((n) => n !== ""),
+            },
         };
         registrations.push(registration);
         pending.set(`${registration.type}::${registration.name}`, registration);

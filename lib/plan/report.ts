@@ -1,5 +1,5 @@
 // Turns what the program registered into the plan users read (text) or diff (JSON).
-import type { Registration } from "./mocks";
+import type { Registration, ResourceOptionsSeen } from "./mocks";
 
 export interface PlannedResource {
     type: string;
@@ -7,6 +7,10 @@ export interface PlannedResource {
     parent: string | null;
     /** Name of the explicit provider resource (its region or Docker host is in its inputs). */
     provider: string | null;
+    /** The mock's id: where another resource's inputs contain it, that resource depends on this one. */
+    id: string;
+    /** Only the options that are set: protect, retainOnDelete, deleteBeforeReplace, ignoreChanges, ... */
+    options: Partial<ResourceOptionsSeen>;
     inputs: Record<string, unknown>;
 }
 
@@ -79,6 +83,10 @@ function dnsRows(resources: PlannedResource[]): PlannedRecord[] {
     );
 }
 
+function setOptions(options: ResourceOptionsSeen): Partial<ResourceOptionsSeen> {
+    return Object.fromEntries(Object.entries(options).filter(([, v]) => (Array.isArray(v) ? v.length > 0 : v === true))) as Partial<ResourceOptionsSeen>;
+}
+
 export function buildPlan(stack: string, registrations: Registration[], outputs: Record<string, unknown>): Plan {
     const resources = registrations
         .filter((r) => r.type !== "pulumi:pulumi:Stack")
@@ -87,6 +95,8 @@ export function buildPlan(stack: string, registrations: Registration[], outputs:
             name: r.name,
             parent: nameFromUrn(r.parentUrn),
             provider: nameFromUrn(r.providerRef.split("::").slice(0, -1).join("::")),
+            id: r.id,
+            options: setOptions(r.options),
             inputs: sortKeys(r.inputs) as Record<string, unknown>,
         }))
         .sort((a, b) => a.type.localeCompare(b.type) || a.name.localeCompare(b.name));
@@ -120,7 +130,8 @@ export function formatPlanText(plan: Plan): string {
             const inputs = Object.entries(r.inputs)
                 .filter(([, v]) => v !== undefined && v !== null && v !== "")
                 .map(([k, v]) => `${k}=${brief(v)}`);
-            lines.push(`${"  ".repeat(depth)}+ ${r.type}  ${r.name}`);
+            const flags = Object.entries(r.options).map(([k, v]) => (v === true ? k : `${k}=${(v as string[]).join(",")}`));
+            lines.push(`${"  ".repeat(depth)}+ ${r.type}  ${r.name}${flags.length > 0 ? `  [${flags.join(" ")}]` : ""}`);
             if (inputs.length > 0) lines.push(`${"  ".repeat(depth + 2)}${inputs.join("  ")}`);
             walk(r.name, depth + 1);
         }

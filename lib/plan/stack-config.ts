@@ -21,6 +21,29 @@ export function listStacks(projectDir: string): string[] {
         .sort();
 }
 
+/**
+ * What an encrypted leaf of a structured secret reads as offline. It has the form of a Dovecot password
+ * hash ({SCHEME}...) so that the program's checks of the shape still run; the plan never shows it.
+ */
+export const ENCRYPTED_LEAF = "{ENCRYPTED}not-readable-offline";
+
+function isSecure(value: unknown): boolean {
+    return value !== null && typeof value === "object" && "secure" in value;
+}
+
+function hasSecureLeaf(value: unknown): boolean {
+    if (isSecure(value)) return true;
+    if (value !== null && typeof value === "object") return Object.values(value).some(hasSecureLeaf);
+    return false;
+}
+
+function maskSecureLeaves(value: unknown): unknown {
+    if (isSecure(value)) return ENCRYPTED_LEAF;
+    if (Array.isArray(value)) return value.map(maskSecureLeaves);
+    if (value !== null && typeof value === "object") return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, maskSecureLeaves(v)]));
+    return value;
+}
+
 export function readStackConfig(file: string, project: string): StackConfig {
     if (!existsSync(file)) {
         const dir = dirname(file);
@@ -33,6 +56,10 @@ export function readStackConfig(file: string, project: string): StackConfig {
         const key = rawKey.includes(":") ? rawKey : `${project}:${rawKey}`;
         if (value !== null && typeof value === "object" && "secure" in value) {
             config[key] = SECRET;
+            secretKeys.push(key);
+        } else if (hasSecureLeaf(value)) {
+            // Structured secrets (`pulumi config set --secret --path`): the shape stays readable, the leaves do not.
+            config[key] = JSON.stringify(maskSecureLeaves(value));
             secretKeys.push(key);
         } else {
             config[key] = typeof value === "string" ? value : JSON.stringify(value);

@@ -2,13 +2,20 @@
 // can pass Pulumi outputs (Elastic IPs) and the lab and tests plain strings.
 import { createHash } from "node:crypto";
 import type { Topology } from "../topology/schema";
-import { mailHosts, zoneOf } from "../topology/placement";
+import { domainOfRecipient, mailHosts, slug, zoneOf } from "../topology/placement";
 
 export type RecordType = "A" | "MX" | "TXT" | "NS";
+
+/**
+ * What a record is for, so that its resource is named by what it is: a change of content or priority is
+ * then an update in place, never a delete and a create. For MX records the role names the mail host it points to (`to-mx2-example-com`).
+ */
+export type RecordRole = "spf" | "dmarc" | "dmarc-report-auth" | "mta-sts" | "tls-rpt" | "address" | `to-${string}`;
 
 export interface RecordSpec<Address = string> {
     /** The zone (one of the topology's domains) that holds the record. */
     zone: string;
+    role: RecordRole;
     /** Fully qualified, no trailing dot. */
     name: string;
     type: RecordType;
@@ -28,35 +35,40 @@ export function mtaStsPolicyId(topology: Topology): string {
     return createHash("sha256").update(mtaStsPolicy(topology)).digest("hex").slice(0, 20);
 }
 
+/** Where DMARC aggregate reports go. */
+export function dmarcReportAddress(topology: Topology): string {
+    return topology.policy.dmarcReports ?? topology.alerts.email;
+}
+
 export function buildRecordSet<Address = string>(
     topology: Topology,
     addressOf: (hostname: string) => Address,
 ): RecordSpec<Address>[] {
     const ttl = topology.dns.ttl;
     const records: RecordSpec<Address>[] = [];
+    const reports = dmarcReportAddress(topology);
+    const reportDomain = domainOfRecipient(reports.toLowerCase());
     for (const zone of topology.domains) {
         for (const host of mailHosts(topology)) {
-            records.push({ zone, name: zone, type: "MX", ttl, content: host.hostname, priority: host.priority });
+            records.push({ zone, role: `to-${slug(host.hostname)}`, name: zone, type: "MX", ttl, content: host.hostname, priority: host.priority });
         }
-        records.push({ zone, name: zone, type: "TXT", ttl, content: "v=spf1 mx ~all" });
-        records.push({
-            zone,
-            name: `_dmarc.${zone}`,
-            type: "TXT",
-            ttl,
-            content: `v=DMARC1; p=${topology.policy.dmarc}; rua=mailto:${topology.alerts.email}`,
-        });
+        records.push({ zone, role: "spf", name: zone, type: "TXT", ttl, content: "v=spf1 mx ~all" });
+        records.push({ zone, role: "dmarc", name: `_dmarc.${zone}`, type: "TXT", ttl, content: `v=DMARC1; p=${topology.policy.dmarc}; rua=mailto:${reports}` });
         if (topology.policy.mtaSts !== "none") {
-            records.push({ zone, name: `_mta-sts.${zone}`, type: "TXT", ttl, content: `v=STSv1; id=${mtaStsPolicyId(topology)}` });
+            records.push({ zone, role: "mta-sts", name: `_mta-sts.${zone}`, type: "TXT", ttl, content: `v=STSv1; id=${mtaStsPolicyId(topology)}` });
         }
-        records.push({ zone, name: `_smtp._tls.${zone}`, type: "TXT", ttl, content: `v=TLSRPTv1; rua=mailto:${topology.alerts.email}` });
+        records.push({ zone, role: "tls-rpt", name: `_smtp._tls.${zone}`, type: "TXT", ttl, content: `v=TLSRPTv1; rua=mailto:${topology.alerts.email}` });
+        // RFC 7489 7.1: the report domain consents to receiving this domain's reports.
+        if (zone !== reportDomain && topology.domains.includes(reportDomain)) {
+            records.push({ zone: reportDomain, role: "dmarc-report-auth", name: `${zone}._report._dmarc.${reportDomain}`, type: "TXT", ttl, content: "v=DMARC1" });
+        }
     }
     for (const host of mailHosts(topology)) {
         const zone = zoneOf(host.hostname, topology.domains);
         if (zone === undefined) continue; // outside every managed zone: allowed only by override
-        records.push({ zone, name: host.hostname, type: "A", ttl, content: addressOf(host.hostname) });
+        records.push({ zone, role: "address", name: host.hostname, type: "A", ttl, content: addressOf(host.hostname) });
         // Bounces from a relay carry an empty sender, so receivers check SPF against its HELO name.
-        records.push({ zone, name: host.hostname, type: "TXT", ttl, content: "v=spf1 a -all" });
+        records.push({ zone, role: "spf", name: host.hostname, type: "TXT", ttl, content: "v=spf1 a -all" });
     }
     return records;
 }

@@ -119,6 +119,7 @@ function adminAccess(s: Sections): Problem[] {
         }
     };
     if (s.primary?.placement.kind === "aws") check(["primary", "placement", "adminSshCidr"], s.primary.placement.adminSshCidr);
+    // An EC2 relay's container is managed over SSH too, so its adminSshCidr is required by the schema.
     s.relays?.forEach((relay, i) => {
         if (relay.placement.kind === "aws") check(["relays", i, "placement", "adminSshCidr"], relay.placement.adminSshCidr);
     });
@@ -171,6 +172,49 @@ function queueLifetime(s: Sections): Problem[] {
     ];
 }
 
+function adminKeys(s: Sections): Problem[] {
+    if (!s.primary || !s.relays || !s.admin) return [];
+    const onAws = [s.primary, ...s.relays].filter((h) => h.placement.kind === "aws").map((h) => h.hostname);
+    if (onAws.length === 0 || s.admin.sshKeys.length > 0) return [];
+    return [
+        {
+            path: ["admin", "sshKeys"],
+            message: `${onAws.join(", ")} run on EC2 and are configured over SSH on every update; list at least one OpenSSH public key`,
+        },
+    ];
+}
+
+/** A mailbox must be a recipient, or the relays would refuse its mail with 550. */
+function mailboxes(s: Sections): Problem[] {
+    if (!s.mailboxes || !s.recipients) return [];
+    const problems: Problem[] = [];
+    const seen = new Set<string>();
+    s.mailboxes.forEach((mailbox, i) => {
+        if (seen.has(mailbox)) problems.push({ path: ["mailboxes", i], message: `${mailbox} is listed twice` });
+        seen.add(mailbox);
+        const covered = s.recipients!.includes(mailbox) || s.recipients!.includes(`@${domainOfRecipient(mailbox)}`);
+        if (!covered) problems.push({ path: ["mailboxes", i], message: `${mailbox} is not in recipients; the relays would refuse its mail (add it there)` });
+    });
+    if (s.primary && s.primary.placement.kind !== "aws" && s.mailboxes.length > 0) {
+        problems.push({ path: ["mailboxes"], message: "mailbox users are set up on an AWS primary only; an external primary keeps its own users" });
+    }
+    return problems;
+}
+
+/** RFC 7489 7.1: reports to another domain need that domain's consent, published in its own zone. */
+function dmarcReports(s: Sections): Problem[] {
+    if (!s.domains || !s.alerts || !s.policy) return [];
+    const address = s.policy.dmarcReports ?? s.alerts.email;
+    const domain = domainOfRecipient(address.toLowerCase());
+    if (s.domains.includes(domain) || s.overrides?.dmarcReportsAuthorized) return [];
+    return [
+        {
+            path: s.policy.dmarcReports !== undefined ? ["policy", "dmarcReports"] : ["alerts", "email"],
+            message: `DMARC reports would go to ${domain}, which is not one of the domains, so its authorization record (${s.domains[0]}._report._dmarc.${domain}) cannot be published here; set policy.dmarcReports to an address in ${s.domains.join(", ")}, or have ${domain} publish it and set overrides.dmarcReportsAuthorized: true`,
+        },
+    ];
+}
+
 export function checkRules(sections: Sections): Problem[] {
-    return [priorities, failureDomains, hostnames, adminAccess, dnsProviders, recipients, queueLifetime].flatMap((rule) => rule(sections));
+    return [priorities, failureDomains, hostnames, adminAccess, adminKeys, dnsProviders, recipients, mailboxes, dmarcReports, queueLifetime].flatMap((rule) => rule(sections));
 }

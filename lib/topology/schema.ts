@@ -29,12 +29,33 @@ const duration = z.string().regex(DURATION_RE, {
     message: "expected a duration such as 7d, 120h or 5d (units s, m, h, d, w)",
 });
 
-const awsPrimaryPlacement = z.strictObject({
+const instanceType = (fallback: string) =>
+    z
+        .string()
+        .regex(/^[a-z][a-z0-9-]*\.[a-z0-9]+$/, { message: "expected an EC2 instance type such as t3.small or t4g.small" })
+        .default(fallback);
+
+// Pinned per stack so that Debian publishing a new image never replaces a host by surprise; moving to a
+// newer one is a reviewed change of this value (README: "Moving to a newer AMI").
+const ami = z.string().regex(/^ami-[0-9a-f]{8,17}$/, { message: "expected an AMI id such as ami-0123456789abcdef0" });
+const subnetId = z.string().regex(/^subnet-[0-9a-f]{8,17}$/, { message: "expected a subnet id such as subnet-0123456789abcdef0" });
+
+const awsHostFields = {
     kind: z.literal("aws"),
     region: awsRegion,
-    instanceType: z.string().min(1).default("t3.small"),
-    volumeSizeGiB: z.int().min(8).max(16384).default(50),
+    /** When absent, Debian 12's newest image is looked up once and kept (ignoreChanges). */
+    ami: ami.optional(),
+    /** When absent, the region's default VPC and the region's "a" zone. */
+    subnetId: subnetId.optional(),
     adminSshCidr: adminCidr,
+    /** PTR for the Elastic IP; AWS sets it only once the A record resolves publicly (README). */
+    reverseDns: z.boolean().default(false),
+};
+
+const awsPrimaryPlacement = z.strictObject({
+    ...awsHostFields,
+    instanceType: instanceType("t3.small"),
+    volumeSizeGiB: z.int().min(8).max(16384).default(50),
 });
 
 const externalPrimaryPlacement = z.strictObject({
@@ -51,10 +72,13 @@ const primary = z.strictObject({
     placement: z.discriminatedUnion("kind", [awsPrimaryPlacement, externalPrimaryPlacement]),
 });
 
+export const SSH_URL_RE = /^ssh:\/\/([^@\s/:]+)@([a-z0-9.-]+)(?::(\d{1,5}))?$/i;
+
 const dockerRelayPlacement = z.strictObject({
     kind: z.literal("docker"),
-    host: z.string().regex(/^ssh:\/\/([^@\s/]+@)?[a-z0-9.-]+(:\d{1,5})?$/i, {
-        message: "expected an ssh:// Docker host such as ssh://deploy@relay1.example.net",
+    // The user is needed: the apply step logs in as that user too (and runs `docker exec`).
+    host: z.string().regex(SSH_URL_RE, {
+        message: "expected an ssh:// Docker host with its user, such as ssh://deploy@relay1.example.net or ssh://deploy@relay1.example.net:2222",
     }),
     address: z.ipv4({ message: "expected the Docker host's public IPv4 address" }),
     site,
@@ -62,10 +86,10 @@ const dockerRelayPlacement = z.strictObject({
 });
 
 const awsRelayPlacement = z.strictObject({
-    kind: z.literal("aws"),
-    region: awsRegion,
-    instanceType: z.string().min(1).default("t3.micro"),
-    adminSshCidr: adminCidr.optional(),
+    ...awsHostFields,
+    instanceType: instanceType("t3.micro"),
+    /** The queue's own EBS volume, kept when the instance is replaced. */
+    queueVolumeSizeGiB: z.int().min(8).max(16384).default(20),
 });
 
 const relay = z.strictObject({
@@ -99,6 +123,11 @@ const recipient = z
         }),
     );
 
+const recipientAddress = z
+    .string()
+    .transform((s) => s.toLowerCase())
+    .pipe(z.string().regex(/^[a-z0-9!#$%&'*+/=?^_`{|}~.-]+@[a-z0-9.-]+$/, { message: "expected a mailbox address such as alice@example.com" }));
+
 export const sections = {
     domains: z.array(fqdn).min(1, { message: "list at least one domain" }),
     primary,
@@ -117,14 +146,30 @@ export const sections = {
             // testing by default: relays start with self-signed certificates, which enforce would refuse.
             mtaSts: z.enum(["none", "testing", "enforce"]).default("testing"),
             dmarc: z.enum(["none", "quarantine", "reject"]).default("none"),
+            /** DMARC aggregate reports (rua); alerts.email when absent. */
+            dmarcReports: z.email({ message: "expected the address that receives DMARC reports" }).optional(),
         })
         .default({ mtaSts: "testing", dmarc: "none" }),
+    /** Who may log in to EC2 hosts (as Debian's `admin` user, from adminSshCidr only). */
+    admin: z
+        .strictObject({
+            sshKeys: z.array(
+                z.string().regex(/^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\.com) [A-Za-z0-9+/=]+( .*)?$/, {
+                    message: "expected an OpenSSH public key line such as 'ssh-ed25519 AAAA... you@laptop'",
+                }),
+            ),
+        })
+        .default({ sshKeys: [] }),
+    /** Addresses that log in to the primary's IMAP; password hashes are the secret mailcontinuity:mailboxPasswordHashes. */
+    mailboxes: z.array(recipientAddress).default([]),
     overrides: z
         .strictObject({
             allowShortQueueLifetime: z.boolean().default(false),
             allowMxOutsideDomain: z.boolean().default(false),
+            /** The report domain publishes <our domain>._report._dmarc.<its domain> itself (RFC 7489 7.1). */
+            dmarcReportsAuthorized: z.boolean().default(false),
         })
-        .default({ allowShortQueueLifetime: false, allowMxOutsideDomain: false }),
+        .default({ allowShortQueueLifetime: false, allowMxOutsideDomain: false, dmarcReportsAuthorized: false }),
 };
 
 export const topologySchema = z.strictObject(sections);

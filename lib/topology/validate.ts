@@ -1,6 +1,7 @@
 import type { z } from "zod";
 import { sections, topologySchema, type Topology } from "./schema";
 import { checkRules, type Problem } from "./rules";
+import { limitProblems } from "./limits";
 
 export const CONFIG_KEY = "mailcontinuity:topology";
 
@@ -30,6 +31,8 @@ export function parseTopology(raw: unknown): Topology {
     if (whole.success) {
         const problems = checkRules(whole.data);
         if (problems.length > 0) throw new TopologyError(problems);
+        const overLimits = limitProblems(whole.data);
+        if (overLimits.length > 0) throw new TopologyError(overLimits);
         return whole.data;
     }
     // Parse section by section so the cross-field rules still run on the parts that are valid.

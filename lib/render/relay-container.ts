@@ -1,0 +1,60 @@
+// The one definition of a relay container: image, environment, recipients file, queue volume, stop
+// timeout and health check. A Docker relay host and an EC2 relay (a Docker host the stack creates) both
+// get exactly this; only where the queue volume's bytes live differs.
+import type { Relay, Topology } from "../topology/schema";
+import { slug } from "../topology/placement";
+import { RECIPIENTS_PATH, RELAY_HEALTHCHECK, RELAY_QUEUE_PATH, recipientsFile, relayEnvironment } from "./relay-env";
+import { SSH_URL_RE } from "../topology/schema";
+
+export const RELAY_IMAGE_REPOSITORY = "mailcontinuity-relay";
+
+// Postfix needs time to close its queue files cleanly on SIGTERM before Docker sends SIGKILL.
+export const RELAY_STOP_TIMEOUT_SECONDS = 30;
+
+export interface RelayContainerSpec {
+    containerName: string;
+    volumeName: string;
+    imageName: string;
+    hostname: string;
+    env: Record<string, string>;
+    /** Written into the container at create; later changes arrive through the apply step. */
+    recipients: { path: string; content: string };
+    queuePath: string;
+    /** Where the queue volume's data lives on the host, when not in Docker's own storage. */
+    queueHostPath?: string;
+    stopTimeoutSeconds: number;
+    healthcheck: { tests: string[]; interval: string; timeout: string; retries: number; startPeriod: string };
+}
+
+/** Names by what the thing is (this relay's container, this relay's queue), never by its content. */
+export function relayResourceBase(stackPrefix: string, relay: Pick<Relay, "hostname">): string {
+    return `${stackPrefix}-${slug(relay.hostname)}`;
+}
+
+export function relayContainerSpec(topology: Topology, relay: Relay, base: string, imageDigest: string, queueHostPath?: string): RelayContainerSpec {
+    return {
+        containerName: `${base}-relay`,
+        volumeName: `${base}-queue`,
+        imageName: `${RELAY_IMAGE_REPOSITORY}:${imageDigest}`,
+        hostname: relay.hostname,
+        env: relayEnvironment(topology, relay),
+        recipients: { path: RECIPIENTS_PATH, content: recipientsFile(topology) },
+        queuePath: RELAY_QUEUE_PATH,
+        ...(queueHostPath !== undefined ? { queueHostPath } : {}),
+        stopTimeoutSeconds: RELAY_STOP_TIMEOUT_SECONDS,
+        healthcheck: { tests: ["CMD", RELAY_HEALTHCHECK], interval: "30s", timeout: "10s", retries: 3, startPeriod: "30s" },
+    };
+}
+
+export interface SshTarget {
+    user: string;
+    host: string;
+    port: number;
+}
+
+/** ssh://user@host[:port], as the Docker provider takes it, for the apply step's own SSH connection. */
+export function parseSshUrl(url: string): SshTarget {
+    const match = SSH_URL_RE.exec(url);
+    if (match === null) throw new Error(`not an ssh:// URL with a user: ${url}`);
+    return { user: match[1], host: match[2], port: match[3] === undefined ? 22 : Number(match[3]) };
+}
