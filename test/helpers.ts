@@ -1,8 +1,8 @@
-import { spawnSync } from "node:child_process";
-import { readFileSync, readdirSync } from "node:fs";
+import { spawn, spawnSync } from "node:child_process";
+import { readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { TestContext } from "node:test";
-import { load } from "js-yaml";
+import { dump, load } from "js-yaml";
 import type { Plan } from "../lib/plan/report";
 
 export const ROOT = join(__dirname, "..");
@@ -46,4 +46,44 @@ export function requirePrerequisite(t: TestContext, ok: boolean, what: string): 
     if (process.env.CI) throw new Error(`prerequisite missing under CI: ${what} (.ci/run should have installed it)`);
     t.skip(`prerequisite missing: ${what}`);
     return false;
+}
+
+/** runPlan without blocking the event loop, so several plans evaluate side by side. */
+export function runPlanAsync(args: string[]): Promise<PlanRun> {
+    return new Promise((resolve) => {
+        const child = spawn(process.execPath, ["--import", "tsx", join(ROOT, "scripts/plan.ts"), ...args], { cwd: ROOT });
+        let stdout = "";
+        let stderr = "";
+        child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+        child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+        const timer = setTimeout(() => child.kill("SIGKILL"), 120_000);
+        child.on("close", (status) => {
+            clearTimeout(timer);
+            const run: PlanRun = { status, stdout, stderr };
+            if (status === 0 && args.includes("--json")) run.plan = JSON.parse(stdout) as Plan;
+            resolve(run);
+        });
+    });
+}
+
+/** Runs tasks with at most `limit` at a time (the machine has two cores). */
+export async function inBatches<T>(tasks: (() => Promise<T>)[], limit = 2): Promise<T[]> {
+    const results: T[] = new Array(tasks.length);
+    let next = 0;
+    await Promise.all(
+        Array.from({ length: Math.min(limit, tasks.length) }, async () => {
+            while (next < tasks.length) {
+                const i = next++;
+                results[i] = await tasks[i]();
+            }
+        }),
+    );
+    return results;
+}
+
+/** Writes a stack config holding this topology (and any other keys) to a temporary file. */
+export function writeStackFile(dir: string, stack: string, topology: unknown, extra: Record<string, unknown> = {}): string {
+    const file = join(dir, `Pulumi.${stack}.yaml`);
+    writeFileSync(file, dump({ config: { "mailcontinuity:topology": topology, ...extra } }));
+    return file;
 }

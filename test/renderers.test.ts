@@ -1,9 +1,8 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { gunzipSync, gzipSync } from "node:zlib";
 import { after, describe, it } from "node:test";
 import { load } from "js-yaml";
 import { parseTopology } from "../lib/topology/validate";
@@ -11,9 +10,8 @@ import { buildRecordSet, mtaStsPolicy, mtaStsPolicyId } from "../lib/render/reco
 import { groupRecordSets, route53Value } from "../lib/render/route53";
 import { renderEtrnScript, renderPrimaryPostfix, virtualMailboxTable } from "../lib/render/primary-postfix";
 import { renderPrimaryCloudInit, renderRelayCloudInit } from "../lib/render/cloud-init";
-import { relayEnvironment } from "../lib/render/relay-env";
-import { readRelayImage } from "../lib/relay-image";
-import { ROOT, hasCommand, rawTopology, requirePrerequisite } from "./helpers";
+import { renderPrimaryApply } from "../lib/render/primary-apply";
+import { hasCommand, rawTopology, requirePrerequisite } from "./helpers";
 
 const prod = parseTopology(rawTopology("prod"));
 const us = parseTopology(rawTopology("us"));
@@ -122,32 +120,91 @@ describe("primary Postfix config", () => {
     });
 });
 
-describe("cloud-init", () => {
-    it("writes the rendered Postfix config and mounts the encrypted mail volume by its serial", () => {
-        const text = renderPrimaryCloudInit(prod, { relayAddresses: ["198.51.100.20"], mailVolumeId: "vol-0abc123" });
-        assert.ok(text.startsWith("#cloud-config\n"));
-        const doc = load(text) as { write_files: { path: string; content: string }[]; runcmd: string[]; packages: string[] };
-        const file = (p: string) => doc.write_files.find((f) => f.path === p)?.content ?? "";
-        assert.match(file("/etc/postfix/vmailbox"), /^alice@example\.com\texample\.com\/alice\/$/m);
-        assert.match(file("/etc/postfix/relay_clients.cidr"), /^198\.51\.100\.20\/32\tOK$/m);
-        assert.match(file("/usr/local/sbin/mailcontinuity-postconf"), /postconf -e 'virtual_mailbox_domains=example\.com'/);
-        assert.match(file("/usr/local/sbin/mailcontinuity-mount-mail"), /nvme-Amazon_Elastic_Block_Store_vol0abc123/);
-        assert.match(file("/etc/systemd/system/etrn-relays.timer"), /OnBootSec=/);
-        assert.ok(doc.packages.includes("postfix") && doc.packages.includes("dovecot-imapd"));
-        assert.ok(doc.runcmd.indexOf("/usr/local/sbin/mailcontinuity-postconf") < doc.runcmd.indexOf("postfix check"));
+describe("cloud-init (bootstrap only)", () => {
+    const primary = load(renderPrimaryCloudInit(prod, { mailVolumeId: "vol-0abc123" })) as CloudConfig;
+    const relay = load(renderRelayCloudInit(prod, prod.relays[1], { queueVolumeId: "vol-0def456" })) as CloudConfig;
+    const file = (doc: CloudConfig, p: string) => doc.write_files.find((f) => f.path === p)?.content;
+
+    it("carries no config that changes: recipients and Postfix settings arrive through the apply step", () => {
+        const text = JSON.stringify(primary);
+        for (const recipient of prod.recipients) assert.ok(!text.includes(recipient), `${recipient} is in the user data`);
+        assert.equal(file(primary, "/etc/postfix/vmailbox"), undefined);
+        assert.ok(!JSON.stringify(relay).includes("alice@example.com"));
     });
 
-    it("gives an EC2 relay exactly the relay environment, and fits EC2's 16 KB user-data limit", () => {
-        const image = readRelayImage(join(ROOT, "relay-image"));
-        const relay = prod.relays[1];
-        const text = renderRelayCloudInit(prod, relay, image.files);
-        const doc = load(text) as { write_files: { path: string; content: string }[] };
-        const env = doc.write_files.find((f) => f.path === "/etc/relay/relay.env")!.content;
-        const expected = Object.entries(relayEnvironment(prod, relay)).map(([k, v]) => `${k}=${v}`);
-        assert.deepEqual(env.trim().split("\n"), expected);
-        for (const name of Object.keys(image.files)) assert.ok(doc.write_files.some((f) => f.path === `/opt/relay-image/${name}`), name);
-        const packed = gzipSync(text);
-        assert.ok(packed.length < 16384, `gzipped user data is ${packed.length} bytes`);
-        assert.equal(gunzipSync(packed).toString(), text);
+    it("mounts the mail volume by its serial, and holds Postfix and Dovecot until it is mounted (fail closed)", () => {
+        assert.match(file(primary, "/usr/local/sbin/mailcontinuity-data-volume")!, /nvme-Amazon_Elastic_Block_Store_vol0abc123/);
+        assert.match(file(primary, "/usr/local/sbin/mailcontinuity-data-volume")!, /until \[ -e "\$dev" \]/, "it must wait for the attachment, not give up");
+        for (const unit of ["postfix@.service", "dovecot.service"]) {
+            assert.match(file(primary, `/etc/systemd/system/${unit}.d/mailcontinuity-data-volume.conf`)!, /^Requires=mailcontinuity-data-volume\.service$/m, unit);
+        }
+        assert.match(file(relay, "/etc/systemd/system/docker.service.d/mailcontinuity-data-volume.conf")!, /^Requires=mailcontinuity-data-volume\.service$/m);
+        assert.match(file(relay, "/usr/local/sbin/mailcontinuity-data-volume")!, /mount -o noatime "\$dev" \/srv\/relay-queue/);
+    });
+
+    it("installs the admin keys and lets the admin run the relay's Docker", () => {
+        assert.deepEqual(primary.ssh_authorized_keys, prod.admin.sshKeys);
+        assert.deepEqual(relay.ssh_authorized_keys, prod.admin.sshKeys);
+        assert.ok(relay.runcmd.includes("usermod -aG docker admin"));
+        assert.ok(relay.packages.includes("docker.io") && primary.packages.includes("dovecot-imapd"));
+    });
+
+    it("passes cloud-init's own schema check", (t) => {
+        if (!requirePrerequisite(t, hasCommand("cloud-init"), "cloud-init (Debian package cloud-init)")) return;
+        const dir = mkdtempSync(join(tmpdir(), "cloud-init-"));
+        dirs.push(dir);
+        for (const [name, text] of [["primary", renderPrimaryCloudInit(prod, { mailVolumeId: "vol-0abc123" })], ["relay", renderRelayCloudInit(prod, prod.relays[1], { queueVolumeId: "vol-0def456" })]]) {
+            writeFileSync(join(dir, name), text);
+            const r = spawnSync("cloud-init", ["schema", "--config-file", join(dir, name)], { encoding: "utf8" });
+            assert.equal(r.status, 0, `${name}: ${r.stdout}${r.stderr}`);
+        }
+    });
+    const dirs: string[] = [];
+    after(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+});
+
+interface CloudConfig {
+    write_files: { path: string; content: string }[];
+    runcmd: string[];
+    packages: string[];
+    ssh_authorized_keys: string[];
+}
+
+describe("the primary's apply step, run for real against a Postfix config directory", () => {
+    const dirs: string[] = [];
+    after(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+
+    function applyTo(topology: typeof prod, relayAddresses: string[]): { dir: string; run: ReturnType<typeof spawnSync> } {
+        const dir = mkdtempSync(join(tmpdir(), "primary-apply-"));
+        dirs.push(dir);
+        copyFileSync("/usr/share/postfix/master.cf.dist", join(dir, "master.cf"));
+        writeFileSync(join(dir, "main.cf"), "compatibility_level = 3.6\n");
+        const script = renderPrimaryApply(topology, { relayAddresses, configDir: dir, etrnScriptPath: join(dir, "etrn-relays") });
+        return { dir, run: spawnSync("sh", ["-s"], { input: script, encoding: "utf8" }) };
+    }
+
+    it("installs indexed recipients, the relays' addresses and main.cf, and waits for a stopped Postfix", (t) => {
+        if (!requirePrerequisite(t, hasCommand("postmap"), "postmap (Debian package postfix)")) return;
+        const { dir, run } = applyTo(prod, ["198.51.100.20", "203.0.113.30"]);
+        assert.equal(run.status, 0, `${run.stdout}${run.stderr}`);
+        assert.match(String(run.stdout), /postfix is not running; the configuration waits for its start/);
+        assert.match(String(run.stdout), /applied: 4 recipients, 2 relays/);
+        const lookup = (address: string) => spawnSync("postmap", ["-c", dir, "-q", address, `hash:${join(dir, "vmailbox")}`], { encoding: "utf8" });
+        assert.equal(lookup("alice@example.com").stdout.trim(), "example.com/alice/");
+        assert.equal(lookup("nobody@example.com").status, 1, "an unknown address must not be found");
+        const cf = spawnSync("postconf", ["-c", dir, "-h", "virtual_mailbox_maps", "virtual_mailbox_domains"], { encoding: "utf8" });
+        assert.equal(cf.stdout, `hash:${dir}/vmailbox\nexample.com\n`);
+        assert.equal(readFileSync(join(dir, "relay_clients.cidr"), "utf8"), "198.51.100.20/32\tOK\n203.0.113.30/32\tOK\n");
+        assert.equal(statSync(join(dir, "etrn-relays")).mode & 0o777, 0o755);
+    });
+
+    it("applied again with a changed list, replaces it: the new address is found, the removed one is not", (t) => {
+        if (!requirePrerequisite(t, hasCommand("postmap"), "postmap (Debian package postfix)")) return;
+        const changed = parseTopology({ ...rawTopology("prod"), recipients: ["postmaster@example.com", "carol@example.com"] });
+        const { dir, run } = applyTo(changed, []);
+        assert.equal(run.status, 0, String(run.stderr));
+        const found = (a: string) => spawnSync("postmap", ["-c", dir, "-q", a, `hash:${join(dir, "vmailbox")}`]).status === 0;
+        assert.deepEqual([found("carol@example.com"), found("alice@example.com")], [true, false]);
+        assert.equal(readFileSync(join(dir, "relay_clients.cidr"), "utf8"), "");
     });
 });

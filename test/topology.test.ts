@@ -50,7 +50,7 @@ describe("topology validation", () => {
         ],
         [
             "every relay at the primary's provider",
-            (t) => (t.relays[0].placement = { kind: "aws", region: "eu-west-1" }),
+            (t) => (t.relays[0].placement = { kind: "aws", region: "eu-west-1", adminSshCidr: "203.0.113.0/24" }),
             "topology.relays",
             /at least one relay at another provider/,
         ],
@@ -71,12 +71,28 @@ describe("topology validation", () => {
         ["a domain without a Cloudflare zone", (t) => t.domains.push("example.net"), "topology.dns.providers[0].zoneIds", /no Cloudflare zone id for example\.net/],
         ["recipient outside the domains", (t) => t.recipients.push("eve@example.org"), "topology.recipients[4]", /not in example\.com/],
         ["no relays", (t) => (t.relays = []), "topology.relays", /at least one relay/],
-        ["unknown placement kind", (t) => (t.relays[0].placement.kind = "gcp"), "topology.relays[0].placement.kind", /./],
+        ["unknown placement kind", (t) => (t.relays[0].placement.kind = "gcp"), "topology.relays[0].placement.kind", /Expected 'docker' \| 'aws'/],
         ["docker host that is not ssh://", (t) => (t.relays[0].placement.host = "tcp://relay:2375"), "topology.relays[0].placement.host", /ssh:\/\//],
         ["misspelt key", (t) => (t.primary.placement.instancetype = "t3.small"), "topology.primary.placement", /instancetype/],
         ["bad alert address", (t) => (t.alerts.email = "ops"), "topology.alerts.email", /receives alerts/],
         ["two hosts with one name", (t) => (t.relays[1].hostname = "mx2.example.com"), "topology.relays[1].hostname", /listed twice/],
         ["bad region", (t) => (t.primary.placement.region = "Frankfurt"), "topology.primary.placement.region", /AWS region/],
+        ["EC2 hosts and no admin key", (t) => (t.admin.sshKeys = []), "topology.admin.sshKeys", /mail\.example\.com, mx3\.example\.com run on EC2.*public key/],
+        ["an admin key that is not a public key", (t) => (t.admin.sshKeys = ["-----BEGIN OPENSSH PRIVATE KEY-----"]), "topology.admin.sshKeys[0]", /OpenSSH public key/],
+        ["an EC2 relay without an SSH source", (t) => delete t.relays[1].placement.adminSshCidr, "topology.relays[1].placement.adminSshCidr", /IPv4 CIDR/],
+        ["a Docker host without its SSH user", (t) => (t.relays[0].placement.host = "ssh://relay-hel1.example.net"), "topology.relays[0].placement.host", /with its user/],
+        ["an AMI that is not an AMI id", (t) => (t.primary.placement.ami = "debian-12"), "topology.primary.placement.ami", /AMI id/],
+        ["a subnet that is not a subnet id", (t) => (t.primary.placement.subnetId = "10.0.0.0/24"), "topology.primary.placement.subnetId", /subnet id/],
+        ["an instance type that is not one", (t) => (t.primary.placement.instanceType = "small"), "topology.primary.placement.instanceType", /EC2 instance type/],
+        ["a mailbox that is not a recipient", (t) => (t.mailboxes = ["carol@example.com"]), "topology.mailboxes[0]", /not in recipients/],
+        ["a mailbox listed twice", (t) => (t.mailboxes = ["alice@example.com", "alice@example.com"]), "topology.mailboxes[1]", /listed twice/],
+        [
+            "DMARC reports to a domain that has not authorised them",
+            (t) => (t.alerts.email = "ops@elsewhere.example.org"),
+            "topology.alerts.email",
+            /elsewhere\.example\.org.*_report\._dmarc.*dmarcReportsAuthorized/,
+        ],
+        ["DMARC reports address that is not one", (t) => (t.policy = { dmarcReports: "reports" }), "topology.policy.dmarcReports", /DMARC reports/],
     ];
 
     for (const [what, change, path, words] of badConfigs) {

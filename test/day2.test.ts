@@ -1,0 +1,221 @@
+// Day 2: the second and tenth `pulumi up`. Each realistic config change is evaluated before and after
+// under mocks, and the two plans are compared the way the engine would (lib/plan/diff.ts, with the
+// providers' replacement rules from lib/plan/replacement.ts).
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { diffPlans, type Operation, type ResourceChange } from "../lib/plan/diff";
+import { REPLACEMENT_RULES } from "../lib/plan/replacement";
+import type { Plan } from "../lib/plan/report";
+import { inBatches, rawTopology, runPlanAsync, writeStackFile } from "./helpers";
+
+type Raw = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+interface Change {
+    title: string;
+    change: (t: Raw) => void;
+    /** Resource name -> the operation it must get. */
+    expect: Record<string, Operation>;
+    /** Instances may be replaced only by a change that asks for it. */
+    replacesInstance?: boolean;
+}
+
+const PRIMARY = "mail-mail-example-com";
+const MX2 = "mail-mx2-example-com"; // Docker host
+const MX3 = "mail-mx3-example-com"; // EC2
+const CF = "mail-dns-example-com-cf";
+const R53 = "mail-dns-example-com-r53";
+
+const CHANGES: Change[] = [
+    {
+        title: "a recipient joins",
+        change: (t) => t.recipients.push("carol@example.com"),
+        expect: { [`${PRIMARY}-config`]: "update", [`${MX2}-recipients`]: "update", [`${MX3}-recipients`]: "update", [`${MX2}-relay`]: "same", [`${MX3}-relay`]: "same" },
+    },
+    {
+        title: "a recipient leaves",
+        change: (t) => (t.recipients = t.recipients.filter((r: string) => r !== "bob@example.com")),
+        expect: { [`${PRIMARY}-config`]: "update", [`${MX2}-recipients`]: "update", [`${MX3}-recipients`]: "update", [`${MX2}-relay`]: "same" },
+    },
+    {
+        title: "DMARC moves to reject",
+        change: (t) => (t.policy = { dmarc: "reject" }),
+        expect: { [`${CF}-_dmarc-example-com-txt-dmarc`]: "update", [`${R53}-_dmarc-example-com-txt`]: "update" },
+    },
+    {
+        title: "MTA-STS moves to enforce (a new policy id)",
+        change: (t) => (t.policy = { mtaSts: "enforce" }),
+        expect: { [`${CF}-_mta-sts-example-com-txt-mta-sts`]: "update", [`${R53}-_mta-sts-example-com-txt`]: "update" },
+    },
+    {
+        title: "the alert address changes",
+        change: (t) => (t.alerts.email = "oncall@example.com"),
+        expect: {
+            // SNS: a new subscription and confirmation mail (endpoint forces a new one); nothing holds mail there.
+            "mail-alerts-email": "replace",
+            [`${CF}-_dmarc-example-com-txt-dmarc`]: "update",
+            [`${R53}-_smtp-_tls-example-com-txt`]: "update",
+        },
+    },
+    {
+        title: "a relay is added",
+        change: (t) =>
+            t.relays.push({
+                hostname: "mx4.example.com",
+                priority: 40,
+                placement: { kind: "docker", host: "ssh://deploy@relay-waw.example.net", address: "198.51.100.44", site: { provider: "ovh", city: "warsaw" } },
+            }),
+        expect: {
+            "mail-mx4-example-com-relay": "create",
+            "mail-mx4-example-com-queue": "create",
+            [`${CF}-example-com-mx-to-mx4-example-com`]: "create",
+            [`${R53}-example-com-mx`]: "update",
+            [`${PRIMARY}-config`]: "update",
+            [`${MX2}-relay`]: "same",
+        },
+    },
+    {
+        title: "a relay is removed (its queue volume is protected: the up stops until it is drained)",
+        change: (t) => t.relays.pop(),
+        expect: { [`${CF}-example-com-mx-to-mx3-example-com`]: "delete", [`${R53}-example-com-mx`]: "update", [`${PRIMARY}-config`]: "update", [`${MX3}-queue-disk`]: "delete" },
+    },
+    {
+        title: "an MX priority changes",
+        change: (t) => (t.relays[1].priority = 40),
+        expect: { [`${CF}-example-com-mx-to-mx3-example-com`]: "update", [`${R53}-example-com-mx`]: "update" },
+    },
+    {
+        title: "the queue lifetime changes",
+        change: (t) => (t.queueLifetime = "10d"),
+        // The container is recreated (envs force it), old one first; the queue stays on its volume.
+        expect: { [`${MX2}-relay`]: "replace", [`${MX3}-relay`]: "replace", [`${MX2}-queue`]: "same", [`${MX3}-queue`]: "same", [`${MX3}-queue-disk`]: "same" },
+    },
+    {
+        title: "the primary moves to a newer AMI (set explicitly)",
+        change: (t) => (t.primary.placement.ami = "ami-0fedcba9876543210"),
+        expect: {
+            [`${PRIMARY}-vm`]: "replace",
+            [`${PRIMARY}-mail-attach`]: "replace",
+            [`${PRIMARY}-mail`]: "same",
+            [`${PRIMARY}-eip`]: "same",
+            [`${PRIMARY}-config`]: "replace",
+        },
+        replacesInstance: true,
+    },
+    {
+        title: "the primary's instance type changes",
+        change: (t) => (t.primary.placement.instanceType = "t3.medium"),
+        expect: { [`${PRIMARY}-vm`]: "stop-start", [`${PRIMARY}-mail`]: "same", [`${PRIMARY}-config`]: "same" },
+    },
+    {
+        title: "an admin key is added",
+        change: (t) => t.admin.sshKeys.push("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAISecondExampleKeyReplaceWithYourOwn000000000 second@example.com"),
+        expect: { [`${PRIMARY}-admin-keys`]: "update", [`${MX3}-admin-keys`]: "update", [`${PRIMARY}-vm`]: "same", [`${MX3}-vm`]: "same" },
+    },
+];
+
+const DNS_TYPES = ["cloudflare:index/dnsRecord:DnsRecord", "aws:route53/record:Record"];
+const HOLDS_MAIL_OR_IS_POINTED_AT = ["aws:ebs/volume:Volume", "docker:index/volume:Volume", "aws:ec2/eip:Eip", "aws:route53/zone:Zone"];
+
+/** What a DNS resource is: its zone, name and type (and, for MX, the host it names). */
+function dnsIdentity(plan: Plan, name: string): string {
+    const r = plan.resources.find((x) => x.name === name)!;
+    const i = r.inputs;
+    return `${r.type} ${String(i.zoneId)} ${String(i.name)} ${String(i.type)}${i.type === "MX" && r.type.startsWith("cloudflare") ? ` ${String(i.content)}` : ""}`;
+}
+
+describe("day 2: each config change, before and after, as the engine would apply it", () => {
+    const dir = mkdtempSync(join(tmpdir(), "day2-"));
+    let base: Plan;
+    const results = new Map<string, { plan: Plan; diff: ResourceChange[] }>();
+
+    before(async () => {
+        const runs = await inBatches([
+            () => runPlanAsync(["--stack", "prod", "--json"]),
+            ...CHANGES.map((c, i) => () => {
+                const t = rawTopology("prod") as Raw;
+                c.change(t);
+                return runPlanAsync(["--stack", `change${i}`, "--config", writeStackFile(dir, `change${i}`, t), "--json"]);
+            }),
+        ]);
+        runs.forEach((run, i) => assert.equal(run.status, 0, `${i === 0 ? "prod" : CHANGES[i - 1].title}: ${run.stderr}`));
+        base = runs[0].plan!;
+        CHANGES.forEach((c, i) => results.set(c.title, { plan: runs[i + 1].plan!, diff: diffPlans(base, runs[i + 1].plan!) }));
+    });
+    after(() => rmSync(dir, { recursive: true, force: true }));
+
+    for (const change of CHANGES) {
+        it(change.title, () => {
+            const { plan, diff } = results.get(change.title)!;
+            const by = new Map(diff.map((d) => [d.name, d]));
+            for (const [name, operation] of Object.entries(change.expect)) {
+                assert.ok(by.has(name), `${name} is not in either plan`);
+                assert.equal(by.get(name)!.operation, operation, `${name}: ${JSON.stringify(by.get(name))}`);
+            }
+            // No DNS record disappears and comes back under a new name: that is a delete and a create
+            // of the same record, which Route53 refuses and which leaves a gap at Cloudflare.
+            const deleted = diff.filter((d) => d.operation === "delete" && DNS_TYPES.includes(d.type)).map((d) => dnsIdentity(base, d.name));
+            const created = diff.filter((d) => d.operation === "create" && DNS_TYPES.includes(d.type)).map((d) => dnsIdentity(plan, d.name));
+            assert.deepEqual(deleted.filter((id) => created.includes(id)), [], "a DNS record is deleted and created again");
+            // Nothing that holds mail, and nothing others point at, is replaced; a delete is refused
+            // (protect) or leaves it in place (retainOnDelete).
+            for (const d of diff.filter((x) => HOLDS_MAIL_OR_IS_POINTED_AT.includes(x.type))) {
+                assert.notEqual(d.operation, "replace", `${d.name} would be replaced: ${d.because.join(", ")}`);
+                if (d.operation === "delete") assert.ok(d.protect || d.retainOnDelete, `${d.name} would be deleted`);
+            }
+            for (const d of diff.filter((x) => x.type === "aws:ec2/instance:Instance")) {
+                if (d.operation === "replace") {
+                    assert.ok(change.replacesInstance, `${d.name} replaced by a config-only change: ${d.because.join(", ")}`);
+                    // The mail volume can be attached to one instance at a time.
+                    assert.equal(d.deleteBeforeReplace, true, `${d.name} must be deleted before its replacement`);
+                }
+            }
+            // Only the expected resources change at all, beyond what the change must touch.
+            const touched = diff.filter((d) => d.operation !== "same");
+            assert.ok(touched.length > 0, "the change reached no resource");
+        });
+    }
+
+    it("keeps a looked-up AMI (a new Debian release replaces nothing) and never reruns user data", () => {
+        const instances = base.resources.filter((r) => r.type === "aws:ec2/instance:Instance");
+        assert.equal(instances.length, 2);
+        for (const i of instances) assert.deepEqual(i.options.ignoreChanges, ["userData", "ami"], i.name);
+        // The lookup answering a newer image: only the ignored input differs, so nothing happens.
+        const newer: Plan = structuredClone(base);
+        for (const i of newer.resources.filter((r) => r.type === "aws:ec2/instance:Instance")) i.inputs.ami = "ami-0aaaaaaaaaaaaaaaa";
+        assert.deepEqual(
+            diffPlans(base, newer).filter((d) => d.operation !== "same"),
+            [],
+        );
+    });
+
+    it("replaces an instance whose type changes architecture, and says why", () => {
+        const t = structuredClone(base);
+        const vm = t.resources.find((r) => r.name === `${PRIMARY}-vm`)!;
+        vm.inputs.instanceType = "t4g.small";
+        const change = diffPlans(base, t).find((d) => d.name === vm.name)!;
+        assert.equal(change.operation, "replace");
+        assert.match(change.because.join(" "), /architecture/);
+    });
+
+    it("moves records deployed under their old content-based names through aliases, without a delete", () => {
+        const legacy: Plan = structuredClone(base);
+        for (const r of legacy.resources) {
+            const alias = r.options.aliases?.[0];
+            if (alias !== undefined) r.name = alias;
+        }
+        const diff = diffPlans(legacy, base).filter((d) => DNS_TYPES.includes(d.type));
+        assert.ok(diff.some((d) => d.movedFrom !== undefined), "no record carries an alias");
+        assert.deepEqual(diff.filter((d) => d.operation !== "same").map((d) => `${d.operation} ${d.name}`), []);
+    });
+
+    it("has a provider source for every resource type the stack declares", () => {
+        const custom = new Set(base.resources.map((r) => r.type).filter((t) => !t.startsWith("mailcontinuity:") && !t.startsWith("pulumi:providers:")));
+        for (const type of custom) {
+            assert.ok(REPLACEMENT_RULES[type], `no replacement rule for ${type}`);
+            assert.match(REPLACEMENT_RULES[type].source, /\.go|\.d\.ts/, `${type}: the rule must cite the provider's source`);
+        }
+    });
+});
