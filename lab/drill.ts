@@ -1,7 +1,7 @@
 // The failover drill: each scenario breaks something, sends uniquely identified messages through the
 // sending MTA, repairs it, and checks that every message a mail host of the domain acknowledged
 // reached the primary's mailbox exactly once.
-import type { Relay } from "../lib/topology/schema";
+import type { Relay, Topology } from "../lib/topology/schema";
 import { mailHosts } from "../lib/topology/placement";
 import { Lab, NAMESERVERS, SENDER, hostKey, readMaildirs, waitFor } from "./lab";
 
@@ -179,8 +179,8 @@ export class Drill {
                 this.lab.stopPrimary();
                 this.lab.startTempfailPrimary();
             },
-            () => {
-                this.lab.stopTempfailPrimary();
+            async () => {
+                await this.lab.stopTempfailPrimary();
                 this.lab.startPrimary();
                 // The primary's boot-time ETRN, as its systemd timer sends it.
                 etrn = this.lab.etrn();
@@ -318,6 +318,84 @@ export class Drill {
         };
     }
 
+    /** The reply code to RCPT TO, asked straight at a mail host from the sending side with swaks. */
+    private rcptReply(address: string, to: string): string {
+        const r = this.lab.net.exec(SENDER.key, ["swaks", "--server", address, "--from", SENDER.mailbox, "--to", to, "--quit-after", "RCPT", "--timeout", "10"]);
+        return /-> RCPT TO:.*\n(?:<[~*]*\s+)?(<\*\*|<-)\s+(\d{3})/.exec(r.stdout)?.[2] ?? "none";
+    }
+
+    /**
+     * A day-2 change of the recipient list while the relays hold mail: applied to the running relays and
+     * the primary through the same apply steps the cloud runs, without restarting anything.
+     */
+    async configChange(): Promise<Row> {
+        const scenario = "config change: recipients, relays holding mail";
+        const domain = this.lab.topology.domains[0];
+        const original = this.lab.topology;
+        const added = `carol@${domain}`;
+        const removed = `bob@${domain}`;
+        if (original.recipients.includes(added) || !original.recipients.includes(removed)) {
+            throw new Error(`the lab topology must list ${removed} and not ${added}`);
+        }
+        const changed: Topology = { ...original, recipients: [...original.recipients.filter((r) => r !== removed), added] };
+        const started = Date.now();
+        const failures: string[] = [];
+        const checked: string[] = [];
+        const applyEverywhere = (topology: Topology) => {
+            for (const relay of this.relays) {
+                const r = this.lab.installRelayRecipients(relay, topology);
+                // A running relay must be reloaded, not merely find the new table at its next start.
+                if (r.status !== 0 || !/Postfix reloaded/.test(r.output)) failures.push(`install-recipients on ${hostKey(relay.hostname)} (exit ${r.status}): ${r.output}`);
+            }
+            this.lab.applyPrimary(topology);
+        };
+        let row: Row;
+        try {
+            row = await this.outage(
+                scenario,
+                20,
+                () => this.lab.stopPrimary(),
+                () => {
+                    const before = this.relays.map((r) => ({ relay: r, pid: this.lab.relayMasterPid(r), queued: this.lab.relayQueue(r).length }));
+                    applyEverywhere(changed);
+                    for (const { relay, pid, queued } of before) {
+                        const address = this.lab.addressOf(relay.hostname);
+                        const key = hostKey(relay.hostname);
+                        const toAdded = this.rcptReply(address, added);
+                        const toRemoved = this.rcptReply(address, removed);
+                        if (toAdded !== "250") failures.push(`${key} answered ${toAdded} to the added ${added}`);
+                        if (toRemoved !== "550") failures.push(`${key} answered ${toRemoved} to the removed ${removed}`);
+                        const pidAfter = this.lab.relayMasterPid(relay);
+                        if (pid === undefined || pidAfter !== pid) failures.push(`${key}'s Postfix master was ${pid}, is ${pidAfter}: restarted`);
+                        const queuedAfter = this.lab.relayQueue(relay).length;
+                        if (queuedAfter !== queued) failures.push(`${key} held ${queued} messages before the change, ${queuedAfter} after`);
+                        checked.push(`${key} ${toAdded}/${toRemoved}, reloaded, master ${pidAfter} kept, ${queuedAfter} queued kept`);
+                    }
+                    this.lab.startPrimary();
+                },
+            );
+            // The primary took the change at its start: it accepts the new recipient and refuses the old.
+            const primary = this.lab.addressOf(original.primary.hostname);
+            await waitFor(`${original.primary.hostname} to answer 220`, () => this.lab.answers220(SENDER.key, primary), 30_000);
+            const primaryAdded = this.rcptReply(primary, added);
+            const primaryRemoved = this.rcptReply(primary, removed);
+            if (primaryAdded !== "250" || primaryRemoved !== "550") failures.push(`primary answered ${primaryAdded} to ${added}, ${primaryRemoved} to ${removed}`);
+            checked.push(`primary ${primaryAdded}/${primaryRemoved}`);
+        } finally {
+            // Later scenarios see the committed topology again (the primary is up now: a reload).
+            applyEverywhere(original);
+        }
+        for (const host of this.mxHosts) {
+            const address = this.lab.addressOf(host);
+            const replies = `${this.rcptReply(address, removed)}/${this.rcptReply(address, added)}`;
+            if (replies !== "250/550") failures.push(`after restoring, ${hostKey(host)} answered ${replies} to ${removed}/${added}`);
+        }
+        const detail = `RCPT +${added}/-${removed} after the apply steps: ${checked.join("; ")}; restored; ${row.detail}`;
+        // The whole scenario, with the checks and the restore after the delivery.
+        const seconds = (Date.now() - started) / 1000;
+        return failures.length === 0 ? { ...row, seconds, detail } : { ...row, seconds, pass: false, detail: `${failures.join("; ")}; ${row.detail}` };
+    }
+
     /** Asked straight at each relay, from the outside: every trick gets 5xx, a valid recipient 250. */
     async openRelayProbes(): Promise<Row> {
         const started = Date.now();
@@ -336,8 +414,7 @@ export class Drill {
         for (const relay of this.relays) {
             const address = this.lab.addressOf(relay.hostname);
             for (const to of [...tricks, `alice@${domain}`]) {
-                const r = this.lab.net.exec(SENDER.key, ["swaks", "--server", address, "--from", SENDER.mailbox, "--to", to, "--quit-after", "RCPT", "--timeout", "10"]);
-                const reply = /-> RCPT TO:.*\n(?:<[~*]*\s+)?(<\*\*|<-)\s+(\d{3})/.exec(r.stdout)?.[2] ?? "none";
+                const reply = this.rcptReply(address, to);
                 const control = to === `alice@${domain}`;
                 if (!control) {
                     attempts += 1;
@@ -373,5 +450,6 @@ export const SCENARIOS: { id: string; run: (d: Drill) => Promise<Row> }[] = [
     { id: "ns1-down", run: (d) => d.nameserverDown() },
     { id: "ns1-servfail", run: (d) => d.nameserverServfail() },
     { id: "queue-lifetime", run: (d) => d.queueLifetimeExceeded() },
+    { id: "config-change", run: (d) => d.configChange() },
     { id: "security", run: (d) => d.openRelayProbes() },
 ];

@@ -1,13 +1,15 @@
 // The stack's topology deployed into network namespaces: the same rendered outputs the cloud target
 // uses (record set, primary Postfix config, relay environment), run by the real programs.
-import { spawnSync } from "node:child_process";
+import { spawnSync, type ChildProcess } from "node:child_process";
 import { chownSync, existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Relay, Topology } from "../lib/topology/schema";
 import { mailHosts } from "../lib/topology/placement";
 import { buildRecordSet } from "../lib/render/records";
-import { MAILBOX_UID, renderEtrnScript, renderPrimaryPostfix } from "../lib/render/primary-postfix";
+import { MAILBOX_UID } from "../lib/render/primary-postfix";
+import { renderPrimaryApply, type PrimaryApplyOptions } from "../lib/render/primary-apply";
 import { recipientsFile, relayEnvironment } from "../lib/render/relay-env";
+import { INSTALL_RECIPIENTS } from "../lib/render/relay-apply";
 import { LabNetwork, run } from "./net";
 import { renderZoneFile, type Nameserver } from "./zone";
 
@@ -92,6 +94,7 @@ export class Lab {
     private readonly log: (message: string) => void;
     private readonly probeInterval: string;
     private readonly relayOverrides = new Map<string, Record<string, string>>();
+    private tempfailPrimary?: ChildProcess;
 
     constructor(topology: Topology, options: LabOptions) {
         this.topology = topology;
@@ -233,23 +236,39 @@ export class Lab {
         return this.path("primary", "mail");
     }
 
+    /** Where the lab's primary keeps what the EC2 host keeps under /etc/postfix and /var/mail. */
+    private primaryApplyOptions(topology: Topology): PrimaryApplyOptions {
+        const conf = this.path("primary", "etc");
+        return {
+            relayAddresses: topology.relays.map((r) => this.addressOf(r.hostname)),
+            configDir: conf,
+            mailboxBase: this.primaryMailbox(),
+            tlsCertFile: join(conf, "cert.pem"),
+            tlsKeyFile: join(conf, "key.pem"),
+            etrnScriptPath: this.path("primary", "etrn-relays"),
+        };
+    }
+
     private configurePrimary(): void {
         const dir = this.path("primary");
         const conf = join(dir, "etc");
         mkdirSync(conf, { recursive: true });
         run("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "30", "-subj", `/CN=${this.topology.primary.hostname}`, "-keyout", join(conf, "key.pem"), "-out", join(conf, "cert.pem")]);
-        const rendered = renderPrimaryPostfix(this.topology, {
-            relayAddresses: this.topology.relays.map((r) => this.addressOf(r.hostname)),
-            configDir: conf,
-            mailboxBase: this.primaryMailbox(),
-            tlsCertFile: join(conf, "cert.pem"),
-            tlsKeyFile: join(conf, "key.pem"),
-        });
-        // Only where the files live differs from the EC2 host; everything else is the renderer's.
-        writePostfixInstance(this.dir, dir, rendered.mainCf);
-        for (const [name, content] of Object.entries(rendered.tables)) writeFileSync(join(conf, name), content);
-        writeFileSync(join(dir, "etrn-relays"), renderEtrnScript(this.topology), { mode: 0o755 });
-        run("postfix", ["-c", conf, "check"]);
+        // Only where the files live is the lab's; everything else is the apply step the cloud runs.
+        writePostfixInstance(this.dir, dir, []);
+        this.applyPrimary(this.topology);
+    }
+
+    /**
+     * The primary's apply step (renderPrimaryApply), run in its namespace exactly as the cloud runs it
+     * over SSH: tables, main.cf, the ETRN script, `postfix check`, and a reload if Postfix runs.
+     */
+    applyPrimary(topology: Topology): string {
+        const script = this.path("primary", "apply.sh");
+        writeFileSync(script, renderPrimaryApply(topology, this.primaryApplyOptions(topology)));
+        const r = this.net.exec(this.primaryKey, ["sh", script]);
+        if (r.status !== 0) throw new Error(`the primary's apply step failed (${r.status}): ${(r.stderr + r.stdout).trim()}`);
+        return r.stdout.trim();
     }
 
     startPrimary(): void {
@@ -277,12 +296,18 @@ export class Lab {
 
     /** In place of the primary: Postfix's smtp-sink answering 421 (a 4xx) to every EHLO/HELO. */
     startTempfailPrimary(): void {
-        this.net.spawn(this.primaryKey, ["smtp-sink", "-u", "postfix", "-Q", "ehlo,helo", `${this.addressOf(this.topology.primary.hostname)}:25`, "64"], this.path("primary", "smtp-sink.log"));
+        const address = `${this.addressOf(this.topology.primary.hostname)}:25`;
+        this.tempfailPrimary = this.net.spawn(this.primaryKey, ["smtp-sink", "-u", "postfix", "-Q", "ehlo,helo", address, "64"], this.path("primary", "smtp-sink.log"));
     }
 
-    stopTempfailPrimary(): void {
-        spawnSync("ip", ["netns", "exec", this.net.nsName(this.primaryKey), "pkill", "-x", "smtp-sink"]);
-        spawnSync("sleep", ["0.3"]);
+    /** Stops only the smtp-sink this lab started (`ip netns exec` execs it: the child's pid is its pid). */
+    async stopTempfailPrimary(): Promise<void> {
+        const sink = this.tempfailPrimary;
+        if (sink === undefined) return;
+        this.tempfailPrimary = undefined;
+        const exited = () => sink.exitCode !== null || sink.signalCode !== null;
+        if (!exited()) sink.kill("SIGTERM");
+        await waitFor("smtp-sink to exit", exited, 10_000, 50);
     }
 
     // --- relays -------------------------------------------------------------------------------
@@ -293,6 +318,22 @@ export class Lab {
 
     relayConf(relay: Relay): string {
         return join(this.relayRoot(relay), "etc");
+    }
+
+    /** The Postfix master's pid from the relay's pid file (the same while it is only reloaded). */
+    relayMasterPid(relay: Relay): number | undefined {
+        const file = join(this.relayRoot(relay), "spool", "pid", "master.pid");
+        const pid = existsSync(file) ? Number(readFileSync(file, "utf8").trim()) : NaN;
+        return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+    }
+
+    /**
+     * The relays' apply step: the topology's recipients file on stdin to the entrypoint's
+     * install-recipients, with the relay's own environment (the cloud pipes it through `docker exec`).
+     */
+    installRelayRecipients(relay: Relay, topology: Topology): { status: number | null; output: string } {
+        const r = this.net.exec(hostKey(relay.hostname), ["sh", ENTRYPOINT, INSTALL_RECIPIENTS], { input: recipientsFile(topology), env: this.relayEnv(relay) });
+        return { status: r.status, output: (r.stdout + r.stderr).trim() };
     }
 
     relayEnv(relay: Relay): Record<string, string> {

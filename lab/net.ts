@@ -102,11 +102,17 @@ export class LabNetwork {
         writeFileSync(join(dir, "hosts"), "127.0.0.1 localhost\n");
     }
 
-    exec(key: string, command: string[], options: { input?: string; timeoutMs?: number } = {}): { status: number | null; stdout: string; stderr: string; pid: number } {
+    /** Runs a command in a host and waits; `env` replaces the environment (PATH kept), like spawn's. */
+    exec(
+        key: string,
+        command: string[],
+        options: { input?: string; timeoutMs?: number; env?: Record<string, string> } = {},
+    ): { status: number | null; stdout: string; stderr: string; pid: number } {
         const result = spawnSync("ip", ["netns", "exec", this.nsName(key), ...command], {
             encoding: "utf8",
             input: options.input,
             timeout: options.timeoutMs ?? 120_000,
+            env: options.env === undefined ? undefined : { PATH: process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin", ...options.env },
         });
         return { status: result.status, stdout: result.stdout ?? "", stderr: result.stderr ?? "", pid: result.pid ?? 0 };
     }

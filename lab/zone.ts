@@ -2,6 +2,9 @@
 // for Cloudflare and Route53 and serve the same records.
 import type { RecordSpec } from "../lib/render/records";
 
+/** What a zone file needs of a record (not its role, which only names the cloud resource). */
+export type ZoneRecord = Pick<RecordSpec, "zone" | "name" | "type" | "ttl" | "content" | "priority">;
+
 export interface Nameserver {
     hostname: string;
     address: string;
@@ -11,7 +14,7 @@ function quoteTxt(text: string): string {
     return `"${text.replace(/(["\\])/g, "\\$1")}"`;
 }
 
-function rdata(record: RecordSpec): string {
+function rdata(record: ZoneRecord): string {
     switch (record.type) {
         case "MX":
             return `${record.priority} ${record.content}.`;
@@ -25,7 +28,7 @@ function rdata(record: RecordSpec): string {
 }
 
 /** A complete zone: SOA, the nameservers (with glue when they live inside the zone), the records. */
-export function renderZoneFile(zone: string, records: readonly RecordSpec[], nameservers: readonly Nameserver[], serial = 1): string {
+export function renderZoneFile(zone: string, records: readonly ZoneRecord[], nameservers: readonly Nameserver[], serial = 1): string {
     const lines = [
         `$ORIGIN ${zone}.`,
         `$TTL 300`,

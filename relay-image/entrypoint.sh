@@ -1,6 +1,7 @@
 #!/bin/sh
 # mailcontinuity relay: a backup MX (store-and-forward Postfix) configured from the environment.
 # Renders main.cf/master.cf, checks them, runs Postfix in the foreground beside the recovery flusher.
+# `install-recipients` takes a new recipients file on stdin and applies it to the running relay.
 # The environment is documented in README.md beside this file. Outside a container, set POSTFIX_ROOT
 # and config, queue and data live under it; a restart with the same POSTFIX_ROOT resumes the queue.
 set -eu
@@ -57,13 +58,21 @@ read_environment() {
         yes | no) ;;
         *) problem "RELAY_ACCEPT_ANY_RECIPIENT: '$RELAY_ACCEPT_ANY_RECIPIENT' must be yes or no" ;;
     esac
-    if [ -z "$RELAY_RECIPIENTS" ]; then
+    if [ -n "$incoming" ]; then
+        # install-recipients: the new list is checked instead of the current one it replaces.
+        if [ "$RELAY_ACCEPT_ANY_RECIPIENT" = yes ]; then
+            problem "RELAY_ACCEPT_ANY_RECIPIENT=yes: this relay accepts every address of its domains; there is no recipient list to install"
+        elif [ -z "$RELAY_RECIPIENTS" ]; then
+            problem "RELAY_RECIPIENTS is required: the file the new recipients replace"
+        fi
+        check_recipients_file "$incoming" "new recipients (stdin)" "the new recipients (stdin)"
+    elif [ -z "$RELAY_RECIPIENTS" ]; then
         [ "$RELAY_ACCEPT_ANY_RECIPIENT" = yes ] ||
             problem "RELAY_RECIPIENTS is required (a file of valid addresses), unless RELAY_ACCEPT_ANY_RECIPIENT=yes"
     elif [ ! -r "$RELAY_RECIPIENTS" ]; then
         problem "RELAY_RECIPIENTS: cannot read $RELAY_RECIPIENTS"
     else
-        check_recipients_file
+        check_recipients_file "$RELAY_RECIPIENTS" RELAY_RECIPIENTS "RELAY_RECIPIENTS: $RELAY_RECIPIENTS"
     fi
     if [ -n "$PRIMARY_MX" ] && ! matches "$PRIMARY_MX" '^(\[[0-9a-f.:]+\]|[a-z0-9.-]+)(:[0-9]{1,5})?$'; then
         problem "PRIMARY_MX: '$PRIMARY_MX' must be host, host:port or [address]:port"
@@ -91,11 +100,12 @@ read_environment() {
         *) problem "POSTFIX_ROOT: '$POSTFIX_ROOT' must be an absolute path" ;;
     esac
     if [ "$problems" -gt 0 ]; then
-        printf 'relay: %s problem(s) in the environment; Postfix not started\n' "$problems" >&2
+        printf 'relay: %s problem(s) in the %s\n' "$problems" "$refused" >&2
         exit 2
     fi
 }
 
+# check_recipients_file FILE LABEL NAME: one problem per bad line ("LABEL line N: ..."), one if none is valid.
 check_recipients_file() {
     valid=0
     line_no=0
@@ -105,14 +115,14 @@ check_recipients_file() {
         case $line in "" | "#"*) continue ;; esac
         domain=${line##*@}
         if ! matches "$line" '^[^@[:space:]]*@[a-z0-9.-]+$'; then
-            problem "RELAY_RECIPIENTS line $line_no: '$line' is not an address or @domain"
+            problem "$2 line $line_no: '$line' is not an address or @domain"
         elif ! printf ' %s ' "$domains" | grep -q " $domain "; then
-            problem "RELAY_RECIPIENTS line $line_no: $line is not in RELAY_DOMAINS"
+            problem "$2 line $line_no: $line is not in RELAY_DOMAINS"
         else
             valid=$((valid + 1))
         fi
-    done <"$RELAY_RECIPIENTS"
-    [ "$valid" -gt 0 ] || problem "RELAY_RECIPIENTS: $RELAY_RECIPIENTS lists no valid recipient"
+    done <"$1"
+    [ "$valid" -gt 0 ] || problem "$3 lists no valid recipient"
 }
 
 # --- where things live ------------------------------------------------------------------------
@@ -165,13 +175,19 @@ normalise_nexthop() {
     esac
 }
 
+# The recipients as an indexed table (hash:), built under a temporary name and renamed into place:
+# a running smtpd sees the old table or the new one, never half of it. Needs main.cf (postmap -c).
+build_recipient_table() {
+    staged=$conf/relay_recipients.new.$$
+    tr -d '\r' <"$RELAY_RECIPIENTS" | lower | grep -Ev '^[[:space:]]*(#|$)' | sed 's/$/ OK/' >"$staged"
+    postmap -c "$conf" "hash:$staged"
+    mv -f "$staged.db" "$conf/relay_recipients.db"
+    # The source after its index, so the index is never older than the source (postfix check warns).
+    mv -f "$staged" "$conf/relay_recipients"
+}
+
 render_tables() {
-    if [ "$RELAY_ACCEPT_ANY_RECIPIENT" = yes ]; then
-        recipient_maps=""
-    else
-        tr -d '\r' <"$RELAY_RECIPIENTS" | lower | grep -Ev '^[[:space:]]*(#|$)' | sed 's/$/ OK/' >"$conf/relay_recipients"
-        recipient_maps="texthash:$conf/relay_recipients"
-    fi
+    if [ "$RELAY_ACCEPT_ANY_RECIPIENT" = no ]; then build_recipient_table; fi
     : >"$conf/transport"
     if [ -n "$PRIMARY_MX" ]; then
         nexthop=$(normalise_nexthop "$PRIMARY_MX")
@@ -180,6 +196,8 @@ render_tables() {
 }
 
 render_main_cf() {
+    recipient_maps=""
+    [ "$RELAY_ACCEPT_ANY_RECIPIENT" = yes ] || recipient_maps="hash:$conf/relay_recipients"
     proxy=$(own_addresses)
     [ -n "$proxy" ] || log "warning: $RELAY_HOSTNAME does not resolve yet; MX self-detection relies on local interfaces"
     cat >"$conf/main.cf" <<EOF
@@ -365,18 +383,62 @@ render() {
     read_environment
     set_paths
     ensure_tls
-    render_tables
     render_main_cf
     render_master_cf
+    render_tables
     postfix -c "$conf" check
 }
 
+# --- install-recipients: a new recipient list for the running relay ---------------------------
+
+# Reads the new file on stdin and checks it (with the environment) like a start would; on any problem
+# exits 2 and changes nothing. Otherwise installs it at RELAY_RECIPIENTS (temporary file and rename),
+# rebuilds the table and reloads Postfix if it runs: no restart, the queue is not touched.
+install_recipients() {
+    incoming=$(mktemp "${TMPDIR:-/tmp}/relay-recipients.XXXXXX")
+    pending=""
+    staged=""
+    trap 'rm -f "$incoming" ${pending:+"$pending"} ${staged:+"$staged" "$staged.db"}' EXIT
+    trap 'exit 1' HUP INT TERM
+    cat >"$incoming"
+    refused="environment or the new recipients; recipients not changed"
+    read_environment
+    set_paths
+    count=$(tr -d '\r' <"$incoming" | grep -Evc '^[[:space:]]*(#|$)' || true)
+    pending=$RELAY_RECIPIENTS.new.$$
+    if ! cp "$incoming" "$pending" 2>/dev/null; then
+        printf 'relay: cannot write beside %s; recipients not changed\n' "$RELAY_RECIPIENTS" >&2
+        exit 1
+    fi
+    chmod 0644 "$pending"
+    mv -f "$pending" "$RELAY_RECIPIENTS"
+    if [ ! -f "$conf/main.cf" ]; then
+        echo "relay: $count recipients installed in $RELAY_RECIPIENTS; Postfix not configured here yet, the table is built at start"
+        return
+    fi
+    build_recipient_table
+    if postfix -c "$conf" status >/dev/null 2>&1; then
+        if ! out=$(postfix -c "$conf" reload 2>&1); then
+            printf '%s\n' "$out" >&2
+            printf 'relay: %s recipients installed, but postfix reload failed\n' "$count" >&2
+            exit 1
+        fi
+        master=$(tr -d ' ' <"$queue/pid/master.pid" 2>/dev/null || echo "?")
+        echo "relay: $count recipients now; table rebuilt, Postfix reloaded (master pid $master kept, queue untouched)"
+    else
+        echo "relay: $count recipients now; table rebuilt; Postfix not running, it starts with them"
+    fi
+}
+
+incoming=""
+refused="environment; Postfix not started"
 case ${1:-run} in
     run) run ;;
     check-env) read_environment && echo "relay: environment ok" ;;
     render) render && echo "relay: configuration written to $conf" ;;
+    install-recipients) install_recipients ;;
     *)
-        echo "usage: entrypoint.sh [run|check-env|render]" >&2
+        echo "usage: entrypoint.sh [run|check-env|render|install-recipients <new-recipients]" >&2
         exit 2
         ;;
 esac

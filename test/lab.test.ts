@@ -58,6 +58,13 @@ describe("lab parts", () => {
         assert.throws(() => new LabNetwork("test").addHost("rogue", "10.0.0.1"), /outside the documentation ranges/);
     });
 
+    it("keeps the scenario ids other tools name (--only), config-change before security", () => {
+        const ids = SCENARIOS.map((s) => s.id);
+        assert.equal(new Set(ids).size, ids.length);
+        for (const id of ["all-up", "primary-stopped", "primary-4xx", "config-change", "security"]) assert.ok(ids.includes(id), id);
+        assert.ok(ids.indexOf("config-change") < ids.indexOf("security"), "security must probe the restored recipient list");
+    });
+
     it("prints one table row per scenario with the counts", () => {
         const row: Row = { scenario: "primary stopped", sent: 40, acknowledged: 40, delivered: 40, duplicates: 0, bounced: 0, seconds: 8.9, recoverySeconds: 5.9, pass: true, detail: "" };
         const lines = formatTable([row, { ...row, scenario: "x", pass: false, recoverySeconds: null }]).split("\n");

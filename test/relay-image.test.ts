@@ -2,13 +2,14 @@
 // the entrypoint's shell, and the environment contract between README, entrypoint and the stack.
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { parseTopology } from "../lib/topology/validate";
 import { MESSAGE_SIZE_LIMIT } from "../lib/render/primary-postfix";
 import { RELAY_HEALTHCHECK, RELAY_QUEUE_PATH, relayEnvironment } from "../lib/render/relay-env";
+import { INSTALL_RECIPIENTS } from "../lib/render/relay-apply";
 import { ROOT, hasCommand, rawTopology, requirePrerequisite } from "./helpers";
 
 const IMAGE = join(ROOT, "relay-image");
@@ -26,9 +27,21 @@ function variablesTheEntrypointReads(): string[] {
     return [...body.matchAll(/^\s+([A-Z_]+)=\$\{\1:-/gm)].map((m) => m[1]).sort();
 }
 
-function checkEnv(env: Record<string, string>): { status: number | null; stderr: string; stdout: string } {
-    const r = spawnSync("sh", [join(IMAGE, "entrypoint.sh"), "check-env"], { env: { PATH: process.env.PATH, ...env }, encoding: "utf8" });
+function entrypointRun(subcommand: string, env: Record<string, string>, input?: string): { status: number | null; stderr: string; stdout: string } {
+    const r = spawnSync("sh", [join(IMAGE, "entrypoint.sh"), subcommand], { env: { PATH: process.env.PATH, ...env }, encoding: "utf8", input });
     return { status: r.status, stderr: r.stderr, stdout: r.stdout };
+}
+
+function checkEnv(env: Record<string, string>): { status: number | null; stderr: string; stdout: string } {
+    return entrypointRun("check-env", env);
+}
+
+/** What `postmap -q` finds for an address in an indexed table: its value, or undefined (exit 1). */
+function lookup(table: string, address: string): string | undefined {
+    const r = spawnSync("postmap", ["-q", address, table], { encoding: "utf8" });
+    if (r.status === 1) return undefined;
+    assert.equal(r.status, 0, `postmap -q ${address} ${table}: ${r.stderr}`);
+    return r.stdout.trim();
 }
 
 describe("relay image", () => {
@@ -110,7 +123,7 @@ describe("relay image", () => {
         const file = join(dir, "recipients");
         writeFileSync(file, "alice@example.com\n");
         const env = { RELAY_DOMAINS: "example.com", RELAY_HOSTNAME: "mx2.example.com", RELAY_RECIPIENTS: file, POSTFIX_ROOT: join(dir, "root"), QUEUE_LIFETIME: "6d" };
-        const r = spawnSync("sh", [join(IMAGE, "entrypoint.sh"), "render"], { env: { PATH: process.env.PATH, ...env }, encoding: "utf8" });
+        const r = entrypointRun("render", env);
         assert.equal(r.status, 0, r.stderr);
         const shown = spawnSync("postconf", ["-c", join(dir, "root", "etc"), "-n"], { encoding: "utf8" });
         assert.equal(shown.stderr, "");
@@ -118,7 +131,8 @@ describe("relay image", () => {
         assert.equal(cf.get("relay_domains"), "example.com");
         assert.equal(cf.get("mydestination"), undefined, "a backup MX delivers nothing locally");
         assert.equal(cf.get("smtpd_relay_restrictions"), "reject_unauth_destination", "not even mynetworks may relay");
-        assert.match(cf.get("relay_recipient_maps")!, /^texthash:/);
+        assert.equal(cf.get("relay_recipient_maps"), `hash:${join(dir, "root", "etc")}/relay_recipients`, "indexed: a lookup must not grow with the list");
+        assert.equal(lookup(cf.get("relay_recipient_maps")!, "alice@example.com"), "OK");
         assert.equal(cf.get("maximal_queue_lifetime"), "6d");
         assert.equal(cf.get("bounce_queue_lifetime"), "6d");
         assert.equal(cf.get("delay_warning_time"), "4h");
@@ -126,6 +140,60 @@ describe("relay image", () => {
         assert.equal(cf.get("smtpd_tls_security_level"), "may");
         assert.ok(existsSync(cf.get("smtpd_tls_cert_file")!), "the self-signed certificate was not generated");
         assert.equal(cf.get("message_size_limit"), String(MESSAGE_SIZE_LIMIT), "must match the primary's limit, or relayed mail bounces");
+    });
+
+    it("installs a new recipient list on stdin: the indexed table answers for the new list only", (t) => {
+        const ok = process.getuid?.() === 0 && hasCommand("postmap");
+        if (!requirePrerequisite(t, ok, "root and postmap (the render step sets Postfix's ownership)")) return;
+        const dir = mkdtempSync(join(tmpdir(), "relay-install-"));
+        dirs.push(dir);
+        const file = join(dir, "recipients");
+        writeFileSync(file, "alice@example.com\nbob@example.com\n");
+        const env = { RELAY_DOMAINS: "example.com,example.org", RELAY_HOSTNAME: "mx2.example.com", RELAY_RECIPIENTS: file, POSTFIX_ROOT: join(dir, "root") };
+        const table = `hash:${join(dir, "root", "etc")}/relay_recipients`;
+        assert.equal(entrypointRun("render", env).status, 0);
+        assert.equal(lookup(table, "bob@example.com"), "OK");
+
+        const next = "# day 2\nalice@example.com\r\nCarol@Example.com\n@example.org\n";
+        const r = entrypointRun(INSTALL_RECIPIENTS, env, next);
+        assert.equal(r.status, 0, r.stderr);
+        assert.match(r.stdout, /^relay: 3 recipients now; table rebuilt; Postfix not running, it starts with them\n$/);
+        assert.equal(readFileSync(file, "utf8"), next, "RELAY_RECIPIENTS holds the new file as given");
+        assert.equal(lookup(table, "carol@example.com"), "OK", "the added recipient");
+        assert.equal(lookup(table, "bob@example.com"), undefined, "the removed recipient");
+        assert.equal(lookup(table, "alice@example.com"), "OK");
+        assert.equal(lookup(table, "@example.org"), "OK");
+        const leftovers = [...readdirSync(dir), ...readdirSync(join(dir, "root", "etc"))].filter((n) => n.includes(".new."));
+        assert.deepEqual(leftovers, [], "temporary files left behind");
+
+        // A bad list changes nothing: the old file and table keep answering.
+        const bad = entrypointRun(INSTALL_RECIPIENTS, env, "alice@example.com\ndave@example.com\neve@elsewhere.example\nnot an address\n");
+        assert.equal(bad.status, 2);
+        assert.equal(bad.stdout, "");
+        const lines = bad.stderr.trim().split("\n");
+        assert.deepEqual(lines, [
+            "relay: new recipients (stdin) line 3: eve@elsewhere.example is not in RELAY_DOMAINS",
+            "relay: new recipients (stdin) line 4: 'not an address' is not an address or @domain",
+            "relay: 2 problem(s) in the environment or the new recipients; recipients not changed",
+        ]);
+        assert.equal(readFileSync(file, "utf8"), next);
+        assert.equal(lookup(table, "carol@example.com"), "OK");
+        assert.equal(lookup(table, "dave@example.com"), undefined);
+
+        const empty = entrypointRun(INSTALL_RECIPIENTS, env, "# nobody\n");
+        assert.equal(empty.status, 2);
+        assert.match(empty.stderr, /the new recipients \(stdin\) lists no valid recipient/);
+        const anyRecipient = entrypointRun(INSTALL_RECIPIENTS, { ...env, RELAY_ACCEPT_ANY_RECIPIENT: "yes" }, "alice@example.com\n");
+        assert.equal(anyRecipient.status, 2);
+        assert.match(anyRecipient.stderr, /RELAY_ACCEPT_ANY_RECIPIENT=yes: .*no recipient list to install/);
+        assert.equal(lookup(table, "carol@example.com"), "OK");
+    });
+
+    it("names every subcommand in its usage line", () => {
+        const r = entrypointRun("no-such-subcommand", {});
+        assert.equal(r.status, 2);
+        const named = /^usage: entrypoint\.sh \[(.*)\]$/m.exec(r.stderr)?.[1].split("|").map((s) => s.split(" ")[0]);
+        assert.deepEqual(named, ["run", "check-env", "render", INSTALL_RECIPIENTS]);
     });
 
     it("accepts the environment the stack's relay component passes", () => {
