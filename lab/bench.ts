@@ -4,10 +4,12 @@
 //   (b) messages per second the relay accepts and queues during an outage (Postfix's smtp-source).
 // Then the offline plan's wall time. Medians of BENCH_RUNS runs (default 3) go to docs/BENCHMARKS.md.
 import { spawnSync } from "node:child_process";
-import { chmodSync, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
+import { dump, load } from "js-yaml";
+import { scaleTopology } from "../lib/plan/scale-fixture";
 import { readStackConfig, stackFile } from "../lib/plan/stack-config";
 import { CONFIG_KEY, parseTopology } from "../lib/topology/validate";
 import type { Relay } from "../lib/topology/schema";
@@ -19,6 +21,13 @@ const ROOT = join(__dirname, "..");
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 1000);
 const RECOVERY_CAP_S = Number(process.env.BENCH_RECOVERY_CAP ?? 60);
+const SCALE_DOMAINS = 20;
+const SCALE_RECIPIENTS = 10_000;
+
+function rawStackTopology(stack: string): Record<string, unknown> {
+    const doc = load(readFileSync(stackFile(ROOT, stack), "utf8")) as { config: Record<string, unknown> };
+    return doc.config[CONFIG_KEY] as Record<string, unknown>;
+}
 
 type Kind = "this relay" | "textbook backup MX";
 
@@ -111,11 +120,17 @@ async function sample(lab: Lab, relay: Relay, kind: Kind, textbookConf: string):
     return { kind, acceptPerSecond: MESSAGES / acceptSeconds, recoverySeconds, firstDeliverySeconds, deliveredInCap };
 }
 
-function benchPlan(): string[] {
+function benchPlan(dir: string): string[] {
     const rows: string[] = [];
+    const scaleFile = join(dir, "Pulumi.scale.yaml");
+    writeFileSync(scaleFile, dump({ config: { [CONFIG_KEY]: scaleTopology(rawStackTopology("prod"), SCALE_DOMAINS, SCALE_RECIPIENTS) } }));
     const cases: [string, string[]][] = [
         ["require('@pulumi/pulumi') alone", ["-e", "require('@pulumi/pulumi')"]],
         ...["prod", "us"].map((s): [string, string[]] => [`plan --stack ${s} --json`, ["--import", "tsx", "scripts/plan.ts", "--stack", s, "--json"]]),
+        [
+            `plan of prod with ${SCALE_RECIPIENTS.toLocaleString("en")} recipients over ${SCALE_DOMAINS} domains`,
+            ["--import", "tsx", "scripts/plan.ts", "--stack", "scale", "--config", scaleFile, "--json"],
+        ],
     ];
     for (const [label, args] of cases) {
         const times: number[] = [];
@@ -184,7 +199,13 @@ async function main(): Promise<void> {
     const recoveryOk = recoveryMedian < 10;
     const over = ours.filter((s) => s.recoverySeconds === null || s.recoverySeconds >= 10).length;
     const firstMedian = median(ours.map((s) => s.firstDeliverySeconds ?? Infinity));
-    const planRows = benchPlan();
+    const planDir = mkdtempSync(join(tmpdir(), "mailcontinuity-bench-plan-"));
+    let planRows: string[];
+    try {
+        planRows = benchPlan(planDir);
+    } finally {
+        rmSync(planDir, { recursive: true, force: true });
+    }
 
     const doc = `# Benchmarks
 
@@ -224,13 +245,15 @@ FLUSH_PROBE_INTERVAL (5 s) while mail waits and flushes the domain the moment it
 ## Offline plan (\`npm run plan\`)
 
 Wall time of the whole \`plan --json\` process (Node start, TypeScript through tsx, the Pulumi SDK and
-providers, the program under mocks, output), 5 runs each. Target: under 3 s for \`prod\`.
+providers, the program under mocks, output), 5 runs each. Targets: under 3 s for \`prod\`; under 5 s for
+a large organisation (the prod hosts serving ${SCALE_RECIPIENTS.toLocaleString("en")} recipients over ${SCALE_DOMAINS} domains, about 500 resources).
 
 | what | median (s) | min (s) | max (s) |
 |---|---|---|---|
 ${planRows.join("\n")}
 
-About a third of the plan is loading the Pulumi SDK, which every Pulumi program pays.
+About a second of every plan is loading the Pulumi SDK, which every Pulumi program pays; the rest
+grows with the number of resources (a few milliseconds each under mocks), not with the recipients.
 `;
     writeFileSync(join(ROOT, "docs", "BENCHMARKS.md"), doc);
     log("wrote docs/BENCHMARKS.md");
