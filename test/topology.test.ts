@@ -92,6 +92,7 @@ describe("topology validation", () => {
             "topology.alerts.email",
             /elsewhere\.example\.org.*_report\._dmarc.*dmarcReportsAuthorized/,
         ],
+        ["a domain listed twice", (t) => t.domains.push("EXAMPLE.com"), "topology.domains[1]", /example\.com is listed twice/],
         ["DMARC reports address that is not one", (t) => (t.policy = { dmarcReports: "reports" }), "topology.policy.dmarcReports", /DMARC reports/],
     ];
 

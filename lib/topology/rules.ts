@@ -74,6 +74,11 @@ function failureDomains(s: Sections): Problem[] {
     return problems;
 }
 
+function domains(s: Sections): Problem[] {
+    if (!s.domains) return [];
+    return s.domains.flatMap((domain, i) => (s.domains!.indexOf(domain) < i ? [{ path: ["domains", i], message: `${domain} is listed twice` }] : []));
+}
+
 function hostnames(s: Sections): Problem[] {
     if (!s.primary || !s.relays) return [];
     const problems: Problem[] = [];
@@ -216,5 +221,5 @@ function dmarcReports(s: Sections): Problem[] {
 }
 
 export function checkRules(sections: Sections): Problem[] {
-    return [priorities, failureDomains, hostnames, adminAccess, adminKeys, dnsProviders, recipients, mailboxes, dmarcReports, queueLifetime].flatMap((rule) => rule(sections));
+    return [domains, priorities, failureDomains, hostnames, adminAccess, adminKeys, dnsProviders, recipients, mailboxes, dmarcReports, queueLifetime].flatMap((rule) => rule(sections));
 }
