@@ -1,6 +1,5 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
-import { DEBIAN_AWS_ACCOUNT, type Architecture } from "../lib/topology/ec2";
 
 export interface FirewallArgs {
     description: string;
@@ -57,21 +56,4 @@ export class Firewall extends pulumi.ComponentResource {
         this.securityGroupId = group.id;
         this.registerOutputs({ securityGroupId: this.securityGroupId });
     }
-}
-
-/** Debian 12 from Debian's own AWS account, for the instance type's architecture. */
-export function debianAmi(architecture: Architecture, provider: aws.Provider, parent: pulumi.Resource): pulumi.Output<string> {
-    return aws.ec2
-        .getAmiOutput(
-            {
-                owners: [DEBIAN_AWS_ACCOUNT],
-                mostRecent: true,
-                filters: [
-                    { name: "name", values: [`debian-12-${architecture === "arm64" ? "arm64" : "amd64"}-*`] },
-                    { name: "architecture", values: [architecture] },
-                ],
-            },
-            { provider, parent },
-        )
-        .apply((ami) => ami.id);
 }

@@ -8,6 +8,7 @@ import { MailAlerts } from "./alerts";
 import { MailDns } from "./dns";
 import { PrimaryMailHost } from "./primary";
 import { RelayNode } from "./relay";
+import { relayResourceBase } from "../lib/render/relay-container";
 
 export interface MailContinuityArgs {
     topology: Topology;
@@ -50,7 +51,7 @@ export class MailContinuity extends pulumi.ComponentResource {
         const relays = topology.relays.map(
             (relay) =>
                 new RelayNode(
-                    `${name}-${slug(relay.hostname)}`,
+                    relayResourceBase(name, relay),
                     {
                         topology,
                         relay,

@@ -4,6 +4,7 @@ import * as pulumi from "@pulumi/pulumi";
 import type { AwsPrimaryPlacement, Topology } from "../lib/topology/schema";
 import { renderPrimaryCloudInit } from "../lib/render/cloud-init";
 import { dovecotUsersFile, renderMailboxUsersApply, renderPrimaryApply } from "../lib/render/primary-apply";
+import { RUN_STDIN_AS_ROOT } from "../lib/render/host-steps";
 import { declareAdminKeys, declareEc2Host, declareReverseDns, type Ec2Host } from "./ec2-host";
 
 export interface PrimaryMailHostArgs {
@@ -21,7 +22,7 @@ export const PRIMARY_PUBLIC_PORTS = [25, 993];
 export class PrimaryMailHost extends pulumi.ComponentResource {
     readonly publicIp: pulumi.Output<string>;
     readonly instanceId: pulumi.Output<string>;
-    /** The apply step: every config change of the primary shows up here in a preview. */
+    /** The mail configuration's apply step: recipients, relay addresses, main.cf, the ETRN script. */
     readonly configuration: command.remote.Command;
     private readonly host: Ec2Host;
     private readonly hostname: string;
@@ -51,10 +52,9 @@ export class PrimaryMailHost extends pulumi.ComponentResource {
         // Not secret, so that a preview shows exactly which recipients and relay addresses change.
         const mailConfig = pulumi.all(args.relayAddresses).apply((relayAddresses) => renderPrimaryApply(topology, { relayAddresses }));
         this.configuration = this.applyStep(name, "config", mailConfig);
-        if (topology.mailboxes.length > 0) {
-            const users = pulumi.output(args.mailboxPasswordHashes).apply((hashes) => renderMailboxUsersApply(dovecotUsersFile(hashes, topology.mailboxes)));
-            this.applyStep(name, "mailboxes", pulumi.secret(users));
-        }
+        // Always declared: an empty list must empty the passwd-file, not leave the last users in it.
+        const users = pulumi.output(args.mailboxPasswordHashes).apply((hashes) => renderMailboxUsersApply(dovecotUsersFile(hashes, topology.mailboxes)));
+        this.applyStep(name, "mailboxes", pulumi.secret(users));
 
         this.publicIp = this.host.publicIp;
         this.instanceId = this.host.instance.id;
@@ -65,7 +65,7 @@ export class PrimaryMailHost extends pulumi.ComponentResource {
     private applyStep(name: string, what: string, script: pulumi.Input<string>): command.remote.Command {
         return new command.remote.Command(
             `${name}-${what}`,
-            { connection: this.host.connection, create: "sudo sh -s", update: "sudo sh -s", stdin: script, triggers: [this.host.instance.id] },
+            { connection: this.host.connection, create: RUN_STDIN_AS_ROOT, update: RUN_STDIN_AS_ROOT, stdin: script, triggers: [this.host.instance.id] },
             { parent: this, dependsOn: [this.host.ready] },
         );
     }

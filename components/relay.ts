@@ -4,11 +4,15 @@ import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import type { Relay, Topology } from "../lib/topology/schema";
 import { ADMIN_USER, RELAY_QUEUE_MOUNT, renderRelayCloudInit } from "../lib/render/cloud-init";
-import { parseSshUrl, relayContainerSpec, type RelayContainerSpec } from "../lib/render/relay-container";
+import { relayContainerSpec, type RelayContainerSpec } from "../lib/render/relay-container";
+import { parseSshUrl } from "../lib/topology/ssh-url";
 import { dockerRelayApplyCommand } from "../lib/render/relay-apply";
 import { dockerPlatformOf } from "../lib/topology/ec2";
 import type { RelayImage } from "../lib/relay-image";
-import { declareAdminKeys, declareEc2Host, declareReverseDns, sshConnection, type Ec2Host } from "./ec2-host";
+import { declareAdminKeys, declareEc2Host, declareReverseDns, type Ec2Host } from "./ec2-host";
+import { sshConnection } from "./ssh";
+
+const HOST_INSTANCE_LABEL = "mailcontinuity.instance";
 
 export interface RelayNodeArgs {
     topology: Topology;
@@ -18,9 +22,19 @@ export interface RelayNodeArgs {
     awsProvider?: aws.Provider;
 }
 
-// The Docker CLI reaches the host with the local ssh client; a new EC2 host's key is accepted on first
-// contact (it is reached at its own Elastic IP, from the admin network only).
+// The Docker CLI reaches the host with the local ssh client; a new host's key is accepted on first
+// contact (an EC2 relay is reached at its own Elastic IP, from the admin network only).
 const SSH_OPTS = ["-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=accept-new"];
+
+/** Where the container runs: the host's Docker, and on EC2 the instance it must follow. */
+interface DockerTarget {
+    provider: docker.Provider;
+    platform: string;
+    /** EC2 only: a replaced instance has an empty Docker, so everything on it is made again. */
+    instanceId?: pulumi.Output<string>;
+    queueHostPath?: string;
+    hostReady: pulumi.Resource[];
+}
 
 /**
  * A backup MX: the relay container on a Docker host. The host is yours (`docker`) or an EC2 instance
@@ -40,16 +54,16 @@ export class RelayNode extends pulumi.ComponentResource {
         this.resourceName = name;
         const placement = args.relay.placement;
 
-        let dockerHost: pulumi.Input<string>;
+        let target: DockerTarget;
         let connection: command.types.input.remote.ConnectionArgs;
-        let platform: string;
-        let queueHostPath: string | undefined;
-        let hostReady: pulumi.Resource[] = [];
         if (placement.kind === "docker") {
-            const target = parseSshUrl(placement.host);
-            dockerHost = placement.host;
-            connection = sshConnection(target.host, target.user, target.port);
-            platform = placement.platform;
+            const ssh = parseSshUrl(placement.host);
+            connection = sshConnection(ssh.host, ssh.user, ssh.port);
+            target = {
+                provider: new docker.Provider(`${name}-docker`, { host: placement.host, sshOpts: SSH_OPTS }, { parent: this }),
+                platform: placement.platform,
+                hostReady: [],
+            };
             this.publicIp = pulumi.output(placement.address);
         } else {
             if (args.awsProvider === undefined) throw new Error(`${name}: an aws relay needs the provider for ${placement.region}`);
@@ -64,17 +78,21 @@ export class RelayNode extends pulumi.ComponentResource {
             });
             declareAdminKeys(this, name, host, args.topology.admin.sshKeys);
             this.ec2 = { host, provider: args.awsProvider, reverseDns: placement.reverseDns };
-            dockerHost = pulumi.interpolate`ssh://${ADMIN_USER}@${host.publicIp}`;
             connection = host.connection;
-            platform = dockerPlatformOf(placement.instanceType);
-            queueHostPath = RELAY_QUEUE_MOUNT;
-            hostReady = [host.ready];
+            // Each instance has its own host key at the same address: known per instance, not per address.
+            const sshOpts = [...SSH_OPTS, "-o", pulumi.interpolate`HostKeyAlias=${this.hostname}-${host.instance.id}`];
+            target = {
+                provider: new docker.Provider(`${name}-docker`, { host: pulumi.interpolate`ssh://${ADMIN_USER}@${host.publicIp}`, sshOpts }, { parent: this }),
+                platform: dockerPlatformOf(placement.instanceType),
+                instanceId: host.instance.id,
+                queueHostPath: RELAY_QUEUE_MOUNT,
+                hostReady: [host.ready],
+            };
             this.publicIp = host.publicIp;
         }
 
-        const spec = relayContainerSpec(args.topology, args.relay, name, args.image.digest, queueHostPath);
-        const provider = new docker.Provider(`${name}-docker`, { host: dockerHost, sshOpts: SSH_OPTS }, { parent: this });
-        const container = this.declareContainer(name, spec, args.image.dir, platform, provider, hostReady);
+        const spec = relayContainerSpec(args.topology, args.relay, name, args.image.digest, target.queueHostPath);
+        const container = this.declareContainer(name, spec, args.image.dir, target);
         const apply = dockerRelayApplyCommand(spec.containerName);
         this.recipients = new command.remote.Command(
             `${name}-recipients`,
@@ -85,19 +103,26 @@ export class RelayNode extends pulumi.ComponentResource {
         this.registerOutputs({ publicIp: this.publicIp });
     }
 
-    private declareContainer(name: string, spec: RelayContainerSpec, imageDir: string, platform: string, provider: docker.Provider, hostReady: pulumi.Resource[]): docker.Container {
-        const child = { parent: this, provider, dependsOn: hostReady };
+    private declareContainer(name: string, spec: RelayContainerSpec, imageDir: string, target: DockerTarget): docker.Container {
+        const child = { parent: this, provider: target.provider, dependsOn: target.hostReady };
+        // Which instance these live on: a replaced EC2 instance has none of them, so they are made anew.
+        const onInstance: Record<string, pulumi.Input<string>> = target.instanceId === undefined ? {} : { [HOST_INSTANCE_LABEL]: target.instanceId };
+        const labels = Object.entries(onInstance).map(([label, value]) => ({ label, value }));
         // Built on the relay's own Docker host for its platform: no registry to run or trust.
-        const image = new docker.Image(`${name}-image`, { imageName: spec.imageName, build: { context: imageDir, platform }, skipPush: true }, child);
+        const image = new docker.Image(
+            `${name}-image`,
+            { imageName: spec.imageName, build: { context: imageDir, platform: target.platform, ...(labels.length > 0 ? { args: onInstance } : {}) }, skipPush: true },
+            child,
+        );
         const queue = new docker.Volume(
             `${name}-queue`,
-            {
-                name: spec.volumeName,
-                // On EC2 the queue's bytes live on their own EBS volume, which outlives the instance.
-                ...(spec.queueHostPath !== undefined ? { driver: "local", driverOpts: { type: "none", o: "bind", device: spec.queueHostPath } } : {}),
-            },
-            // It holds the queue: a replacement would delete it first, so it is protected (README: removing a relay).
-            { ...child, protect: true, retainOnDelete: true },
+            spec.queueHostPath === undefined
+                ? { name: spec.volumeName }
+                : // On EC2 the queue's bytes live on their own EBS volume (protected, kept); this only binds it.
+                  { name: spec.volumeName, driver: "local", driverOpts: { type: "none", o: "bind", device: spec.queueHostPath }, labels },
+            // On a Docker host this volume holds the queue: a replacement would delete it first, so it is
+            // protected (README: removing a relay). On EC2 the EBS volume is protected instead.
+            spec.queueHostPath === undefined ? { ...child, protect: true, retainOnDelete: true } : { ...child, retainOnDelete: true },
         );
         return new docker.Container(
             `${name}-relay`,
@@ -113,6 +138,7 @@ export class RelayNode extends pulumi.ComponentResource {
                 uploads: [{ file: spec.recipients.path, content: spec.recipients.content }],
                 healthcheck: spec.healthcheck,
                 stopTimeout: spec.stopTimeoutSeconds,
+                ...(labels.length > 0 ? { labels } : {}),
             },
             {
                 ...child,

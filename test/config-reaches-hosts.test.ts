@@ -24,7 +24,7 @@ const FIXTURE = {
             priority: 20,
             placement: { kind: "docker", host: "ssh://deploy@relay-bhs.example.net:2222", address: "198.51.100.40", site: { provider: "ovh", city: "beauharnois" } },
         },
-        { hostname: "mx3.example.org", priority: 30, placement: { kind: "aws", region: "us-east-1", adminSshCidr: "198.51.100.0/26" } },
+        { hostname: "mx3.example.org", priority: 30, placement: { kind: "aws", region: "us-east-1", adminSshCidr: "198.51.100.0/26", ami: "ami-0fedcba9876543210" } },
     ],
     dns: { providers: [{ kind: "cloudflare", zoneIds: { "example.org": "9a7806061c88ada191ed06f989cc3dac", "example.net": "372e67954025e0ba6aaa6d586b9e0b59" } }, { kind: "route53" }] },
     recipients: ["alice@example.org", "bob@example.org", "@example.net"],
@@ -90,7 +90,7 @@ describe("configured values arrive on the hosts (fixture: queueLifetime 9d, @dom
     it("pushes the primary's tables: each mailbox and the catch-all, the relays' addresses, both domains", () => {
         const script = String(byName("mail-mail-example-org-config").inputs.stdin);
         assert.ok(script.includes("install_file '/etc/postfix/vmailbox' 0644 <<'MAILCONTINUITY_EOF'\nalice@example.org\texample.org/alice/\nbob@example.org\texample.org/bob/\n@example.net\texample.net/catchall/\nMAILCONTINUITY_EOF\n"), script.slice(0, 600));
-        assert.ok(script.includes(`postconf -c "$conf" -e 'virtual_mailbox_domains=example.org example.net'`));
+        assert.ok(script.includes(`postconf -c "$staged" -e 'virtual_mailbox_domains=example.org example.net'`));
         assert.ok(script.includes(`postmap -c "$conf" "hash:$conf/vmailbox"`));
         const addresses = shown.outputs.hostAddresses as Record<string, string>;
         assert.ok(script.includes(`install_file '/etc/postfix/relay_clients.cidr' 0644 <<'MAILCONTINUITY_EOF'\n${addresses["mx2.example.org"]}/32\tOK\n${addresses["mx3.example.org"]}/32\tOK\nMAILCONTINUITY_EOF`));
@@ -100,7 +100,7 @@ describe("configured values arrive on the hosts (fixture: queueLifetime 9d, @dom
 
     it("pushes the mailbox users with their hashes, as a secret the plan does not show", () => {
         const users = String(byName("mail-mail-example-org-mailboxes").inputs.stdin);
-        assert.ok(users.includes(`install_file '/etc/dovecot/users' 0640 <<'MAILCONTINUITY_EOF'\nalice@example.org:${ALICE_HASH}\nbob@example.org:${BOB_HASH}\nMAILCONTINUITY_EOF`), users);
+        assert.ok(users.includes(`install_file '/etc/dovecot/users' 0640 'dovecot' <<'MAILCONTINUITY_EOF'\nalice@example.org:${ALICE_HASH}\nbob@example.org:${BOB_HASH}\nMAILCONTINUITY_EOF`), users);
         assert.equal(hidden.status, 0, hidden.stderr);
         assert.ok(!hidden.stdout.includes("$argon2id$"), "a password hash leaked into the plan");
         const masked = hidden.plan!.resources.find((r) => r.name === "mail-mail-example-org-mailboxes")!.inputs.stdin;
@@ -110,7 +110,7 @@ describe("configured values arrive on the hosts (fixture: queueLifetime 9d, @dom
     it("uses the AMI the config pins, and ignores only user data", () => {
         const vm = byName("mail-mail-example-org-vm");
         assert.equal(vm.inputs.ami, "ami-0123456789abcdef0");
-        assert.deepEqual(vm.options.ignoreChanges, ["userData"]);
+        assert.equal(vm.options.ignoreChanges, undefined, "nothing ignored: a replacement boots with today's bootstrap");
     });
 });
 
@@ -125,5 +125,21 @@ describe("mailbox password hashes", () => {
         assert.match(run.stderr, /alice@example\.org: no password hash; set one with: pulumi config set --secret --path/);
         assert.match(run.stderr, /bob@example\.org: not a Dovecot password hash/);
         assert.ok(!run.stderr.includes("hunter2"), "the refused password was echoed");
+    });
+
+    it("refuses Dovecot's plaintext schemes and a colon, which would break the passwd-file", async () => {
+        const file = writeStackFile(dir, "plain", FIXTURE, { "mailcontinuity:mailboxPasswordHashes": { "alice@example.org": "{PLAIN}hunter2", "bob@example.org": "{SHA512-CRYPT}$6$a:b" } });
+        const run = await runPlanAsync(["--stack", "plain", "--config", file]);
+        assert.equal(run.status, 1);
+        assert.match(run.stderr, /alice@example\.org: PLAIN keeps the password readable/);
+        assert.match(run.stderr, /bob@example\.org: not a Dovecot password hash/);
+    });
+
+    it("empties the passwd-file when the last mailbox goes, instead of leaving the old users able to log in", async () => {
+        const file = writeStackFile(dir, "nomailboxes", { ...FIXTURE, mailboxes: [] });
+        const run = await runPlanAsync(["--stack", "nomailboxes", "--config", file, "--json", "--show-secrets"]);
+        assert.equal(run.status, 0, run.stderr);
+        const users = String(run.plan!.resources.find((r) => r.name === "mail-mail-example-org-mailboxes")!.inputs.stdin);
+        assert.ok(users.includes("install_file '/etc/dovecot/users' 0640 'dovecot' <<'MAILCONTINUITY_EOF'\nMAILCONTINUITY_EOF"), users);
     });
 });

@@ -134,12 +134,16 @@ describe("cloud-init (bootstrap only)", () => {
 
     it("mounts the mail volume by its serial, and holds Postfix and Dovecot until it is mounted (fail closed)", () => {
         assert.match(file(primary, "/usr/local/sbin/mailcontinuity-data-volume")!, /nvme-Amazon_Elastic_Block_Store_vol0abc123/);
-        assert.match(file(primary, "/usr/local/sbin/mailcontinuity-data-volume")!, /until \[ -e "\$dev" \]/, "it must wait for the attachment, not give up");
+        assert.match(file(primary, "/usr/local/sbin/mailcontinuity-data-volume")!, /until \[ -e "\$nitro" \] \|\| \[ -e \/dev\/xvdf \]; do/, "it must wait for the attachment, not give up");
         for (const unit of ["postfix@.service", "dovecot.service"]) {
             assert.match(file(primary, `/etc/systemd/system/${unit}.d/mailcontinuity-data-volume.conf`)!, /^Requires=mailcontinuity-data-volume\.service$/m, unit);
         }
         assert.match(file(relay, "/etc/systemd/system/docker.service.d/mailcontinuity-data-volume.conf")!, /^Requires=mailcontinuity-data-volume\.service$/m);
         assert.match(file(relay, "/usr/local/sbin/mailcontinuity-data-volume")!, /mount -o noatime "\$dev" \/srv\/relay-queue/);
+        // Only a disk with no file system at all is formatted (blkid -p exits 2); any other failure stops.
+        assert.match(file(primary, "/usr/local/sbin/mailcontinuity-data-volume")!, /if \[ "\$found" -eq 2 \]; then mkfs\.ext4/);
+        // The primary's queue lives on the volume as well, bound at Postfix's usual path.
+        assert.match(file(primary, "/usr/local/sbin/mailcontinuity-data-volume")!, /mount --bind \/var\/mail\/postfix-spool \/var\/spool\/postfix/);
     });
 
     it("installs the admin keys and lets the admin run the relay's Docker", () => {
@@ -196,6 +200,20 @@ describe("the primary's apply step, run for real against a Postfix config direct
         assert.equal(cf.stdout, `hash:${dir}/vmailbox\nexample.com\n`);
         assert.equal(readFileSync(join(dir, "relay_clients.cidr"), "utf8"), "198.51.100.20/32\tOK\n203.0.113.30/32\tOK\n");
         assert.equal(statSync(join(dir, "etrn-relays")).mode & 0o777, 0o755);
+    });
+
+    it("leaves the live main.cf alone when the edited copy fails postfix check", (t) => {
+        if (!requirePrerequisite(t, hasCommand("postfix"), "postfix (Debian package postfix)")) return;
+        const dir = mkdtempSync(join(tmpdir(), "primary-apply-"));
+        dirs.push(dir);
+        copyFileSync("/usr/share/postfix/master.cf.dist", join(dir, "master.cf"));
+        // Something the rendered settings do not touch, and that postfix check refuses.
+        const broken = "compatibility_level = 3.6\nqueue_directory = /nonexistent/mailcontinuity-queue\n";
+        writeFileSync(join(dir, "main.cf"), broken);
+        const script = renderPrimaryApply(prod, { relayAddresses: [], configDir: dir, etrnScriptPath: join(dir, "etrn-relays") });
+        const run = spawnSync("sh", ["-s"], { input: script, encoding: "utf8" });
+        assert.notEqual(run.status, 0, "a failing check must fail the apply step");
+        assert.equal(readFileSync(join(dir, "main.cf"), "utf8"), broken, "the live main.cf was edited although the check failed");
     });
 
     it("applied again with a changed list, replaces it: the new address is found, the removed one is not", (t) => {

@@ -50,7 +50,7 @@ describe("topology validation", () => {
         ],
         [
             "every relay at the primary's provider",
-            (t) => (t.relays[0].placement = { kind: "aws", region: "eu-west-1", adminSshCidr: "203.0.113.0/24" }),
+            (t) => (t.relays[0].placement = { kind: "aws", region: "eu-west-1", adminSshCidr: "203.0.113.0/24", ami: "ami-0123456789abcdef0" }),
             "topology.relays",
             /at least one relay at another provider/,
         ],
@@ -81,6 +81,7 @@ describe("topology validation", () => {
         ["an admin key that is not a public key", (t) => (t.admin.sshKeys = ["-----BEGIN OPENSSH PRIVATE KEY-----"]), "topology.admin.sshKeys[0]", /OpenSSH public key/],
         ["an EC2 relay without an SSH source", (t) => delete t.relays[1].placement.adminSshCidr, "topology.relays[1].placement.adminSshCidr", /IPv4 CIDR/],
         ["a Docker host without its SSH user", (t) => (t.relays[0].placement.host = "ssh://relay-hel1.example.net"), "topology.relays[0].placement.host", /with its user/],
+        ["an EC2 host without its AMI", (t) => delete t.primary.placement.ami, "topology.primary.placement.ami", /give the AMI id of Debian 12/],
         ["an AMI that is not an AMI id", (t) => (t.primary.placement.ami = "debian-12"), "topology.primary.placement.ami", /AMI id/],
         ["a subnet that is not a subnet id", (t) => (t.primary.placement.subnetId = "10.0.0.0/24"), "topology.primary.placement.subnetId", /subnet id/],
         ["an instance type that is not one", (t) => (t.primary.placement.instanceType = "small"), "topology.primary.placement.instanceType", /EC2 instance type/],

@@ -93,11 +93,13 @@ function fakeState(type: string, name: string, inputs: Record<string, unknown>):
 }
 
 const CALLS: Record<string, (inputs: Record<string, unknown>) => Record<string, unknown>> = {
+    // The configured AMI, found when the architecture filter matches how the id was written for it:
+    // the offline plan cannot ask AWS, so it believes the config.
     "aws:ec2/getAmi:getAmi": (inputs) => {
         const filters = (inputs.filters as { name: string; values: string[] }[] | undefined) ?? [];
+        const id = filters.find((f) => f.name === "image-id")?.values[0] ?? "ami-0mock";
         const architecture = filters.find((f) => f.name === "architecture")?.values[0] ?? "x86_64";
-        const id = architecture === "arm64" ? "ami-0d0eb1a0a4e664000" : "ami-0d0eb1a0a4e686400";
-        return { id, imageId: id, name: `debian-12-${architecture === "arm64" ? "arm64" : "amd64"}-mock`, architecture };
+        return { id, imageId: id, architecture };
     },
     "aws:ec2/getSubnet:getSubnet": (inputs) => ({
         id: inputs.id,

@@ -83,7 +83,7 @@ function dnsRows(resources: PlannedResource[]): PlannedRecord[] {
     );
 }
 
-function setOptions(options: ResourceOptionsSeen): Partial<ResourceOptionsSeen> {
+function optionsThatAreSet(options: ResourceOptionsSeen): Partial<ResourceOptionsSeen> {
     return Object.fromEntries(Object.entries(options).filter(([, v]) => (Array.isArray(v) ? v.length > 0 : v === true))) as Partial<ResourceOptionsSeen>;
 }
 
@@ -96,7 +96,7 @@ export function buildPlan(stack: string, registrations: Registration[], outputs:
             parent: nameFromUrn(r.parentUrn),
             provider: nameFromUrn(r.providerRef.split("::").slice(0, -1).join("::")),
             id: r.id,
-            options: setOptions(r.options),
+            options: optionsThatAreSet(r.options),
             inputs: sortKeys(r.inputs) as Record<string, unknown>,
         }))
         .sort((a, b) => a.type.localeCompare(b.type) || a.name.localeCompare(b.name));

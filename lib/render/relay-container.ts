@@ -4,7 +4,6 @@
 import type { Relay, Topology } from "../topology/schema";
 import { slug } from "../topology/placement";
 import { RECIPIENTS_PATH, RELAY_HEALTHCHECK, RELAY_QUEUE_PATH, recipientsFile, relayEnvironment } from "./relay-env";
-import { SSH_URL_RE } from "../topology/schema";
 
 export const RELAY_IMAGE_REPOSITORY = "mailcontinuity-relay";
 
@@ -26,11 +25,15 @@ export interface RelayContainerSpec {
     healthcheck: { tests: string[]; interval: string; timeout: string; retries: number; startPeriod: string };
 }
 
-/** Names by what the thing is (this relay's container, this relay's queue), never by its content. */
+/** The relay component's name: the stack's prefix and the relay's hostname, what it is. */
 export function relayResourceBase(stackPrefix: string, relay: Pick<Relay, "hostname">): string {
     return `${stackPrefix}-${slug(relay.hostname)}`;
 }
 
+/**
+ * `base` is the relay component's name (the stack's prefix and the relay's hostname): the container and
+ * its queue are named by what they are, never by their content.
+ */
 export function relayContainerSpec(topology: Topology, relay: Relay, base: string, imageDigest: string, queueHostPath?: string): RelayContainerSpec {
     return {
         containerName: `${base}-relay`,
@@ -44,17 +47,4 @@ export function relayContainerSpec(topology: Topology, relay: Relay, base: strin
         stopTimeoutSeconds: RELAY_STOP_TIMEOUT_SECONDS,
         healthcheck: { tests: ["CMD", RELAY_HEALTHCHECK], interval: "30s", timeout: "10s", retries: 3, startPeriod: "30s" },
     };
-}
-
-export interface SshTarget {
-    user: string;
-    host: string;
-    port: number;
-}
-
-/** ssh://user@host[:port], as the Docker provider takes it, for the apply step's own SSH connection. */
-export function parseSshUrl(url: string): SshTarget {
-    const match = SSH_URL_RE.exec(url);
-    if (match === null) throw new Error(`not an ssh:// URL with a user: ${url}`);
-    return { user: match[1], host: match[2], port: match[3] === undefined ? 22 : Number(match[3]) };
 }

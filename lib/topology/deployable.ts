@@ -6,7 +6,8 @@ import { BlockList, isIPv4 } from "node:net";
 import type { Problem } from "./rules";
 import { formatProblems } from "./validate";
 import type { Topology } from "./schema";
-import { isWithinDomain } from "./placement";
+import { domainOfRecipient, isWithinDomain } from "./placement";
+import { parseSshUrl } from "./ssh-url";
 
 // RFC 2606 and RFC 6761: names that can never be delegated to anyone.
 const RESERVED_DOMAINS = ["example.com", "example.net", "example.org"];
@@ -65,7 +66,7 @@ export function deploymentProblems(topology: Topology): Problem[] {
     topology.relays.forEach((relay, i) => {
         if (relay.placement.kind !== "docker") return;
         problems.push(...publicAddress(["relays", i, "placement", "address"], relay.placement.address, "the health check and the A record"));
-        const host = /@([^:/]+)/.exec(relay.placement.host)?.[1] ?? "";
+        const { host } = parseSshUrl(relay.placement.host);
         if (isReservedDomain(host)) {
             problems.push({ path: ["relays", i, "placement", "host"], message: `${host} is a reserved name; give the Docker host's real SSH address` });
         }
@@ -81,7 +82,7 @@ export function deploymentProblems(topology: Topology): Problem[] {
             }
         }
     });
-    const alertDomain = topology.alerts.email.slice(topology.alerts.email.lastIndexOf("@") + 1);
+    const alertDomain = domainOfRecipient(topology.alerts.email.toLowerCase());
     if (isReservedDomain(alertDomain)) {
         problems.push({ path: ["alerts", "email"], message: `${topology.alerts.email} can never receive the alarms (reserved domain); give a mailbox someone reads` });
     }

@@ -2,9 +2,6 @@
 
 export type Architecture = "x86_64" | "arm64";
 
-/** Debian's own account, which publishes the official Debian AMIs. */
-export const DEBIAN_AWS_ACCOUNT = "136693071363";
-
 // Graviton families carry a "g" right after the generation number (t4g, m7g, c7gn, r8gd, x2gd, im4gn,
 // is4gen); a1 was the first.
 const GRAVITON_FAMILY_RE = /^(a1|[a-z]+\d+g[a-z]*)$/;

@@ -1,7 +1,9 @@
 // Mailbox users' password hashes come from a secret config key, outside the topology, so they can only
 // be checked once Pulumi has decrypted them.
 
-const PASSWORD_HASH_RE = /^\{[A-Z0-9.-]+\}\S+$/;
+const PASSWORD_HASH_RE = /^\{[A-Z0-9.-]+\}[^\s:]+$/;
+// Dovecot schemes that store the password itself.
+const PLAINTEXT_SCHEMES = ["PLAIN", "CLEARTEXT", "PLAIN-TRUNC", "PLAIN-MD4", "PLAIN-MD5", "LDAP-MD5"];
 
 export const MAILBOX_HASHES_KEY = "mailboxPasswordHashes";
 
@@ -12,6 +14,8 @@ export function checkedHashes(hashes: Readonly<Record<string, string>>, mailboxe
         const hash = hashes[mailbox];
         if (hash === undefined) {
             problems.push(`${mailbox}: no password hash; set one with: pulumi config set --secret --path '${MAILBOX_HASHES_KEY}["${mailbox}"]' "$(doveadm pw -s ARGON2ID)"`);
+        } else if (PLAINTEXT_SCHEMES.includes(/^\{([^}]+)\}/.exec(hash)?.[1] ?? "")) {
+            problems.push(`${mailbox}: ${/^\{([^}]+)\}/.exec(hash)![1]} keeps the password readable; use a hash scheme such as ARGON2ID or SHA512-CRYPT`);
         } else if (!PASSWORD_HASH_RE.test(hash)) {
             problems.push(`${mailbox}: not a Dovecot password hash ({SCHEME}...); store hashes (doveadm pw), never passwords`);
         }

@@ -1,6 +1,7 @@
 // The shape of `mailcontinuity:topology`. Cross-field rules (priorities, failure domains, …) live in
 // rules.ts so that each can name the exact path it objects to.
 import { z } from "zod";
+import { SSH_URL_RE } from "./ssh-url";
 
 const FQDN_RE = /^(?=.{4,253}$)(?!-)[a-z0-9-]{1,63}(?<!-)(\.(?!-)[a-z0-9-]{1,63}(?<!-))*\.[a-z]{2,63}$/;
 
@@ -35,16 +36,17 @@ const instanceType = (fallback: string) =>
         .regex(/^[a-z][a-z0-9-]*\.[a-z0-9]+$/, { message: "expected an EC2 instance type such as t3.small or t4g.small" })
         .default(fallback);
 
-// Pinned per stack so that Debian publishing a new image never replaces a host by surprise; moving to a
-// newer one is a reviewed change of this value (README: "Moving to a newer AMI").
-const ami = z.string().regex(/^ami-[0-9a-f]{8,17}$/, { message: "expected an AMI id such as ami-0123456789abcdef0" });
+// Chosen in the config, never looked up: a newer image published upstream then never replaces a host
+// by surprise, and moving to one is a reviewed change of this value (README: "Moving to a newer AMI").
+const ami = z.string({ error: "give the AMI id of Debian 12 for this region and architecture (README: choosing the AMI)" }).regex(/^ami-[0-9a-f]{8,17}$/, {
+    message: "expected an AMI id such as ami-0123456789abcdef0",
+});
 const subnetId = z.string().regex(/^subnet-[0-9a-f]{8,17}$/, { message: "expected a subnet id such as subnet-0123456789abcdef0" });
 
 const awsHostFields = {
     kind: z.literal("aws"),
     region: awsRegion,
-    /** When absent, Debian 12's newest image is looked up once and kept (ignoreChanges). */
-    ami: ami.optional(),
+    ami,
     /** When absent, the region's default VPC and the region's "a" zone. */
     subnetId: subnetId.optional(),
     adminSshCidr: adminCidr,
@@ -71,8 +73,6 @@ const primary = z.strictObject({
     priority: priority.default(10),
     placement: z.discriminatedUnion("kind", [awsPrimaryPlacement, externalPrimaryPlacement]),
 });
-
-export const SSH_URL_RE = /^ssh:\/\/([^@\s/:]+)@([a-z0-9.-]+)(?::(\d{1,5}))?$/i;
 
 const dockerRelayPlacement = z.strictObject({
     kind: z.literal("docker"),
