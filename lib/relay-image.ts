@@ -5,16 +5,30 @@ import { join } from "node:path";
 
 export interface RelayImage {
     dir: string;
-    /** Build inputs by file name (documentation excluded: it does not change the image). */
+    /**
+     * Build inputs by path relative to `dir`, "/"-separated and including subdirectories ("lib/env.sh");
+     * documentation and dotfiles excluded: they do not change the image.
+     */
     files: Record<string, string>;
     /** Changes whenever a build input does, so a new image rolls the containers. */
     digest: string;
 }
 
+/** Build inputs under `dir`, as sorted paths relative to `root`. */
+function buildInputs(root: string, dir = ""): string[] {
+    const names: string[] = [];
+    for (const n of readdirSync(join(root, dir)).sort()) {
+        if (n.startsWith(".")) continue;
+        const path = dir === "" ? n : `${dir}/${n}`;
+        const stat = statSync(join(root, path));
+        if (stat.isDirectory()) names.push(...buildInputs(root, path));
+        else if (stat.isFile() && !n.endsWith(".md")) names.push(path);
+    }
+    return names;
+}
+
 export function readRelayImage(dir: string): RelayImage {
-    const names = readdirSync(dir)
-        .filter((n) => !n.endsWith(".md") && !n.startsWith(".") && statSync(join(dir, n)).isFile())
-        .sort();
+    const names = buildInputs(dir).sort();
     const files = Object.fromEntries(names.map((n) => [n, readFileSync(join(dir, n), "utf8")]));
     const hash = createHash("sha256");
     for (const n of names) hash.update(`${n}\0${files[n]}\0`);

@@ -1,21 +1,30 @@
 // The relay image as far as a machine without a Docker engine can check it: the Dockerfile's inputs,
-// the entrypoint's shell, and the environment contract between README, entrypoint and the stack.
+// the entrypoint's shell (entrypoint.sh and the lib/ files it sources), and the environment contract
+// between README, entrypoint and the stack.
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { spawn, spawnSync } from "node:child_process";
+import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
+import { readRelayImage } from "../lib/relay-image";
 import { parseTopology } from "../lib/topology/validate";
 import { MESSAGE_SIZE_LIMIT } from "../lib/render/primary-postfix";
 import { RELAY_HEALTHCHECK, RELAY_QUEUE_PATH, relayEnvironment } from "../lib/render/relay-env";
-import { INSTALL_RECIPIENTS } from "../lib/render/relay-apply";
+import { INSTALL_RECIPIENTS, RELAY_ENTRYPOINT } from "../lib/render/relay-apply";
 import { ROOT, hasCommand, rawTopology, requirePrerequisite } from "./helpers";
 
 const IMAGE = join(ROOT, "relay-image");
 const dockerfile = readFileSync(join(IMAGE, "Dockerfile"), "utf8");
 const entrypoint = readFileSync(join(IMAGE, "entrypoint.sh"), "utf8");
+const healthcheck = readFileSync(join(IMAGE, "healthcheck.sh"), "utf8");
+const envScript = readFileSync(join(IMAGE, "lib", "env.sh"), "utf8");
 const readme = readFileSync(join(IMAGE, "README.md"), "utf8");
+/** Every shell file of the image, by path relative to relay-image/ ("entrypoint.sh", "lib/env.sh", ...). */
+const shellFiles = Object.keys(readRelayImage(IMAGE).files).filter((f) => f.endsWith(".sh"));
+/** Where the Dockerfile installs lib/, and where the entrypoint and health check look when there is no lib/ beside them. */
+const INSTALLED_LIB = "/usr/local/lib/mailcontinuity-relay";
 
 function documentedVariables(): string[] {
     const table = readme.slice(readme.indexOf("## Environment"));
@@ -23,13 +32,26 @@ function documentedVariables(): string[] {
 }
 
 function variablesTheEntrypointReads(): string[] {
-    const body = entrypoint.slice(entrypoint.indexOf("read_environment() {"), entrypoint.indexOf("\n}\n", entrypoint.indexOf("read_environment() {")));
+    const start = envScript.indexOf("read_environment() {");
+    assert.ok(start >= 0, "no read_environment in relay-image/lib/env.sh");
+    const body = envScript.slice(start, envScript.indexOf("\n}\n", start));
     return [...body.matchAll(/^\s+([A-Z_]+)=\$\{\1:-/gm)].map((m) => m[1]).sort();
 }
 
-function entrypointRun(subcommand: string, env: Record<string, string>, input?: string): { status: number | null; stderr: string; stdout: string } {
-    const r = spawnSync("sh", [join(IMAGE, "entrypoint.sh"), subcommand], { env: { PATH: process.env.PATH, ...env }, encoding: "utf8", input });
+function entrypointRun(subcommand: string, env: Record<string, string>, input?: string, script = join(IMAGE, "entrypoint.sh"), cwd?: string): { status: number | null; stderr: string; stdout: string } {
+    const r = spawnSync("sh", [script, subcommand], { env: { PATH: process.env.PATH, ...env }, encoding: "utf8", input, cwd });
     return { status: r.status, stderr: r.stderr, stdout: r.stdout };
+}
+
+/** relay-image/healthcheck.sh run outside a container, without blocking the event loop (a test server may answer it). */
+function healthcheckRun(env: Record<string, string>): Promise<{ status: number | null; output: string }> {
+    return new Promise((resolve) => {
+        const child = spawn("sh", [join(IMAGE, "healthcheck.sh")], { env: { PATH: process.env.PATH, ...env } });
+        let output = "";
+        child.stdout.on("data", (d: Buffer) => (output += d.toString()));
+        child.stderr.on("data", (d: Buffer) => (output += d.toString()));
+        child.on("close", (status) => resolve({ status, output }));
+    });
 }
 
 function checkEnv(env: Record<string, string>): { status: number | null; stderr: string; stdout: string } {
@@ -54,11 +76,23 @@ describe("relay image", () => {
         assert.doesNotMatch(dockerfile, /\b(curl|wget|ADD\s+https?:)/, "the image must download nothing but Debian packages");
     });
 
-    it("copies only files that exist, and installs the health check the stack's container names", () => {
+    it("copies only files that exist, every build input, and installs the entrypoint and health check the stack names", () => {
         const copies = [...dockerfile.matchAll(/^COPY\s+(\S+)\s+(\S+)$/gm)];
-        assert.ok(copies.length >= 2);
+        assert.equal(copies.length, [...dockerfile.matchAll(/^COPY\b/gm)].length, "one source and one target per COPY");
+        assert.ok(copies.length >= 3);
         for (const [, source] of copies) assert.ok(existsSync(join(IMAGE, source)), `COPY ${source}: no such file in relay-image/`);
-        assert.ok(copies.some(([, , target]) => target === RELAY_HEALTHCHECK), `nothing is installed at ${RELAY_HEALTHCHECK}`);
+        const copied = (file: string) => copies.some(([, source]) => source === file || (source.endsWith("/") && file.startsWith(source)));
+        for (const file of Object.keys(readRelayImage(IMAGE).files).filter((f) => f !== "Dockerfile")) {
+            assert.ok(copied(file), `relay-image/${file} is a build input but no COPY installs it`);
+        }
+        for (const file of ["lib/env.sh", "lib/render.sh", "lib/flusher.sh", "lib/probe.sh", "lib/recipients.sh"]) assert.ok(copied(file), `${file} is not copied`);
+        assert.ok(copies.some(([, source, target]) => source === "entrypoint.sh" && target === RELAY_ENTRYPOINT), `entrypoint.sh is not installed at ${RELAY_ENTRYPOINT}`);
+        assert.ok(copies.some(([, source, target]) => source === "healthcheck.sh" && target === RELAY_HEALTHCHECK), `healthcheck.sh is not installed at ${RELAY_HEALTHCHECK}`);
+        assert.ok(copies.some(([, source, target]) => source === "lib/" && target === `${INSTALLED_LIB}/`), `lib/ is not installed at ${INSTALLED_LIB}/`);
+        for (const [name, text] of [["entrypoint.sh", entrypoint], ["healthcheck.sh", healthcheck]]) {
+            assert.match(text, new RegExp(`^\\[ -f "\\$relay_lib/[a-z]+\\.sh" \\] \\|\\| relay_lib=${INSTALLED_LIB}$`, "m"), `${name} does not fall back to ${INSTALLED_LIB}`);
+        }
+        assert.match(dockerfile, new RegExp(`^ENTRYPOINT \\["${RELAY_ENTRYPOINT}"\\]$`, "m"));
         assert.match(dockerfile, new RegExp(`^HEALTHCHECK .*"${RELAY_HEALTHCHECK}"`, "m"));
         assert.match(dockerfile, new RegExp(`^VOLUME \\["${RELAY_QUEUE_PATH}"\\]$`, "m"));
     });
@@ -74,11 +108,85 @@ describe("relay image", () => {
         }
     });
 
-    it("passes shellcheck as POSIX sh", (t) => {
+    it("reads every file under relay-image/, subdirectories included, into its build inputs and digest", () => {
+        const image = readRelayImage(IMAGE);
+        for (const file of ["entrypoint.sh", "healthcheck.sh", "lib/env.sh", "lib/render.sh", "lib/flusher.sh", "lib/probe.sh", "lib/recipients.sh"]) {
+            assert.equal(image.files[file], readFileSync(join(IMAGE, file), "utf8"), `${file} is not a build input`);
+        }
+        assert.ok(!Object.keys(image.files).some((f) => f.endsWith(".md")), "documentation does not change the image");
+        const dir = mkdtempSync(join(tmpdir(), "relay-image-"));
+        dirs.push(dir);
+        cpSync(IMAGE, dir, { recursive: true });
+        assert.equal(readRelayImage(dir).digest, image.digest, "the digest depends on the files only, not on where they are");
+        writeFileSync(join(dir, "README.md"), "changed\n");
+        assert.equal(readRelayImage(dir).digest, image.digest, "a documentation change must not roll the relays");
+        writeFileSync(join(dir, "lib", "probe.sh"), `${image.files["lib/probe.sh"]}# changed\n`);
+        assert.notEqual(readRelayImage(dir).digest, image.digest, "a change in lib/ must rebuild the image");
+    });
+
+    it("has executable scripts with a /bin/sh shebang, and sourced parts in lib/ without one", () => {
+        for (const file of ["entrypoint.sh", "healthcheck.sh"]) {
+            assert.match(readFileSync(join(IMAGE, file), "utf8"), /^#!\/bin\/sh\n/, `${file}: no #!/bin/sh`);
+            assert.ok(statSync(join(IMAGE, file)).mode & 0o111, `${file} is not executable (COPY keeps the mode)`);
+        }
+        const parts = shellFiles.filter((f) => f.startsWith("lib/"));
+        assert.ok(parts.length >= 5, `lib/ holds ${parts.join(", ")}`);
+        for (const file of parts) assert.match(readFileSync(join(IMAGE, file), "utf8"), /^# shellcheck shell=sh\n/, `${file}: sourced, so no shebang but a shell directive`);
+    });
+
+    it("probes for 220 in one place only, lib/probe.sh, which the flusher and the health check share", () => {
+        const probing = shellFiles.filter((f) => readFileSync(join(IMAGE, f), "utf8").split("\n").some((l) => !/^\s*#/.test(l) && l.includes("posttls-finger")));
+        assert.deepEqual(probing, ["lib/probe.sh"]);
+        assert.match(readFileSync(join(IMAGE, "lib", "flusher.sh"), "utf8"), /\banswers_220 "\$target"/);
+        assert.match(healthcheck, /^answers_220 /m);
+    });
+
+    it("passes shellcheck as POSIX sh, every shell file", (t) => {
         if (!requirePrerequisite(t, hasCommand("shellcheck"), "shellcheck (Debian package shellcheck)")) return;
-        const r = spawnSync("shellcheck", ["--shell=sh", join(IMAGE, "entrypoint.sh"), join(IMAGE, "healthcheck.sh"), join(ROOT, "lab", "setup.sh")], { encoding: "utf8" });
-        assert.equal(r.status, 0, r.stdout);
-        assert.match(entrypoint, /^#!\/bin\/sh\n/);
+        assert.ok(shellFiles.length >= 7, `shell files: ${shellFiles.join(", ")}`);
+        // -x: the entrypoint and the health check are checked with the lib/ files they source.
+        const r = spawnSync("shellcheck", ["--shell=sh", "-x", ...shellFiles.map((f) => join(IMAGE, f)), join(ROOT, "lab", "setup.sh")], { encoding: "utf8" });
+        assert.equal(r.status, 0, r.stdout + r.stderr);
+    });
+
+    it("finds its lib/ beside itself from any working directory, and says so when there is none", () => {
+        const dir = mkdtempSync(join(tmpdir(), "relay-alone-"));
+        dirs.push(dir);
+        const env = { RELAY_DOMAINS: "example.com", RELAY_HOSTNAME: "mx2.example.com", RELAY_ACCEPT_ANY_RECIPIENT: "yes" };
+        for (const [script, cwd] of [["relay-image/entrypoint.sh", ROOT], ["entrypoint.sh", IMAGE], [join(IMAGE, "entrypoint.sh"), dir]]) {
+            const r = entrypointRun("check-env", env, undefined, script, cwd);
+            assert.equal(r.status, 0, `sh ${script} in ${cwd}: ${r.stderr}`);
+            assert.equal(r.stdout, "relay: environment ok\n");
+        }
+        if (existsSync(INSTALLED_LIB)) return; // installed on this machine: the fallback would find it
+        cpSync(join(IMAGE, "entrypoint.sh"), join(dir, "relay-entrypoint"));
+        const alone = entrypointRun("check-env", env, undefined, join(dir, "relay-entrypoint"));
+        assert.equal(alone.status, 1);
+        assert.equal(alone.stderr, `relay: cannot find lib/env.sh beside ${join(dir, "relay-entrypoint")} or in ${INSTALLED_LIB}\n`);
+    });
+
+    it("health check outside a container: passes when port 25 answers 220, fails when nothing answers", async (t) => {
+        const ok = process.getuid?.() === 0 && hasCommand("posttls-finger");
+        if (!requirePrerequisite(t, ok, "root (port 25) and posttls-finger (Debian package postfix)")) return;
+        const address = "127.0.0.25";
+        const server = createServer((socket) => {
+            socket.on("error", () => undefined);
+            socket.write("220 mx2.example.com ESMTP\r\n");
+            socket.on("data", (d: Buffer) => {
+                if (/^QUIT/im.test(d.toString())) socket.end("221 2.0.0 Bye\r\n");
+                else socket.write("250 mx2.example.com\r\n");
+            });
+        });
+        await new Promise<void>((resolve, reject) => server.once("error", reject).listen(25, address, resolve));
+        try {
+            const up = await healthcheckRun({ LISTEN_ADDRESS: address });
+            assert.equal(up.status, 0, up.output);
+        } finally {
+            await new Promise<void>((resolve) => server.close(() => resolve()));
+        }
+        const down = await healthcheckRun({ LISTEN_ADDRESS: address });
+        assert.equal(down.status, 1, down.output);
+        assert.equal(down.output, "", "the probe is quiet: its exit status is the answer");
     });
 
     it("refuses a bad environment with one line per problem and exit 2, before Postfix starts", () => {

@@ -1,0 +1,116 @@
+# shellcheck shell=sh
+# The environment: read and checked here, nowhere else (README.md, "Environment"). Also where
+# things live, which follows from POSTFIX_ROOT.
+#
+# Sets for the other parts: domains (RELAY_DOMAINS, lower case, space-separated), probe_seconds
+# (FLUSH_PROBE_INTERVAL in seconds); set_paths sets conf, queue, data and tls_dir.
+# shellcheck disable=SC2034 # probe_seconds is read by flusher.sh and entrypoint.sh, not here
+
+problems=0
+problem() {
+    printf 'relay: %s\n' "$*" >&2
+    problems=$((problems + 1))
+}
+
+DOMAIN_RE='^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)+$'
+DURATION_RE='^[1-9][0-9]*[smhdw]$'
+
+# read_environment [NEW_RECIPIENTS]: checks the environment; prints one line per problem and exits 2
+# on any. With NEW_RECIPIENTS (install-recipients), that file is checked instead of the current
+# RELAY_RECIPIENTS it replaces.
+read_environment() {
+    RELAY_DOMAINS=${RELAY_DOMAINS:-}
+    RELAY_HOSTNAME=${RELAY_HOSTNAME:-}
+    RELAY_RECIPIENTS=${RELAY_RECIPIENTS:-}
+    RELAY_ACCEPT_ANY_RECIPIENT=${RELAY_ACCEPT_ANY_RECIPIENT:-no}
+    PRIMARY_MX=${PRIMARY_MX:-}
+    QUEUE_LIFETIME=${QUEUE_LIFETIME:-7d}
+    LISTEN_ADDRESS=${LISTEN_ADDRESS:-all}
+    TLS_CERT_FILE=${TLS_CERT_FILE:-}
+    TLS_KEY_FILE=${TLS_KEY_FILE:-}
+    FLUSH_PROBE_INTERVAL=${FLUSH_PROBE_INTERVAL:-5s}
+    POSTFIX_ROOT=${POSTFIX_ROOT:-}
+
+    new_recipients=${1:-}
+    domains=$(printf '%s' "$RELAY_DOMAINS" | tr ',' ' ' | lower)
+    if [ -z "$domains" ]; then
+        problem "RELAY_DOMAINS is required: comma-separated domains to back up, e.g. example.com,example.org"
+    fi
+    for d in $domains; do
+        matches "$d" "$DOMAIN_RE" || problem "RELAY_DOMAINS: '$d' is not a domain name"
+    done
+    if [ -z "$RELAY_HOSTNAME" ]; then
+        problem "RELAY_HOSTNAME is required: the FQDN this relay answers as (its MX name)"
+    elif ! matches "$RELAY_HOSTNAME" "$DOMAIN_RE"; then
+        problem "RELAY_HOSTNAME: '$RELAY_HOSTNAME' is not a fully qualified domain name"
+    fi
+    case $RELAY_ACCEPT_ANY_RECIPIENT in
+        yes | no) ;;
+        *) problem "RELAY_ACCEPT_ANY_RECIPIENT: '$RELAY_ACCEPT_ANY_RECIPIENT' must be yes or no" ;;
+    esac
+    if [ -n "$new_recipients" ]; then
+        if [ "$RELAY_ACCEPT_ANY_RECIPIENT" = yes ]; then
+            problem "RELAY_ACCEPT_ANY_RECIPIENT=yes: this relay accepts every address of its domains; there is no recipient list to install"
+        elif [ -z "$RELAY_RECIPIENTS" ]; then
+            problem "RELAY_RECIPIENTS is required: the file the new recipients replace"
+        fi
+        check_recipients_file "$new_recipients" "new recipients (stdin)" "the new recipients (stdin)"
+    elif [ -z "$RELAY_RECIPIENTS" ]; then
+        [ "$RELAY_ACCEPT_ANY_RECIPIENT" = yes ] ||
+            problem "RELAY_RECIPIENTS is required (a file of valid addresses), unless RELAY_ACCEPT_ANY_RECIPIENT=yes"
+    elif [ ! -r "$RELAY_RECIPIENTS" ]; then
+        problem "RELAY_RECIPIENTS: cannot read $RELAY_RECIPIENTS"
+    else
+        check_recipients_file "$RELAY_RECIPIENTS" RELAY_RECIPIENTS "RELAY_RECIPIENTS: $RELAY_RECIPIENTS"
+    fi
+    if [ -n "$PRIMARY_MX" ] && ! matches "$PRIMARY_MX" '^(\[[0-9a-f.:]+\]|[a-z0-9.-]+)(:[0-9]{1,5})?$'; then
+        problem "PRIMARY_MX: '$PRIMARY_MX' must be host, host:port or [address]:port"
+    fi
+    matches "$QUEUE_LIFETIME" "$DURATION_RE" || problem "QUEUE_LIFETIME: '$QUEUE_LIFETIME' must be a duration such as 7d or 120h"
+    if matches "$FLUSH_PROBE_INTERVAL" '^[1-9][0-9]*s?$'; then
+        probe_seconds=${FLUSH_PROBE_INTERVAL%s}
+    elif matches "$FLUSH_PROBE_INTERVAL" '^[1-9][0-9]*m$'; then
+        probe_seconds=$((${FLUSH_PROBE_INTERVAL%m} * 60))
+    else
+        problem "FLUSH_PROBE_INTERVAL: '$FLUSH_PROBE_INTERVAL' must be seconds or minutes, such as 5s or 1m"
+    fi
+    if [ "$LISTEN_ADDRESS" != all ] && ! matches "$LISTEN_ADDRESS" '^([0-9]{1,3}\.){3}[0-9]{1,3}$'; then
+        problem "LISTEN_ADDRESS: '$LISTEN_ADDRESS' must be an IPv4 address or 'all'"
+    fi
+    if [ -n "$TLS_CERT_FILE$TLS_KEY_FILE" ]; then
+        if [ -z "$TLS_CERT_FILE" ] || [ -z "$TLS_KEY_FILE" ]; then
+            problem "TLS_CERT_FILE and TLS_KEY_FILE go together: set both or neither"
+        fi
+        [ -z "$TLS_CERT_FILE" ] || [ -r "$TLS_CERT_FILE" ] || problem "TLS_CERT_FILE: cannot read $TLS_CERT_FILE"
+        [ -z "$TLS_KEY_FILE" ] || [ -r "$TLS_KEY_FILE" ] || problem "TLS_KEY_FILE: cannot read $TLS_KEY_FILE"
+    fi
+    case $POSTFIX_ROOT in
+        "" | /*) ;;
+        *) problem "POSTFIX_ROOT: '$POSTFIX_ROOT' must be an absolute path" ;;
+    esac
+    if [ "$problems" -gt 0 ]; then
+        if [ -n "$new_recipients" ]; then
+            printf 'relay: %s problem(s) in the environment or the new recipients; recipients not changed\n' "$problems" >&2
+        else
+            printf 'relay: %s problem(s) in the environment; Postfix not started\n' "$problems" >&2
+        fi
+        exit 2
+    fi
+}
+
+# Where things live: under POSTFIX_ROOT outside a container, Debian's paths inside one.
+set_paths() {
+    if [ -n "$POSTFIX_ROOT" ]; then
+        conf=$POSTFIX_ROOT/etc
+        queue=$POSTFIX_ROOT/spool
+        data=$POSTFIX_ROOT/data
+    else
+        conf=/etc/postfix
+        queue=/var/spool/postfix
+        data=/var/lib/postfix
+    fi
+    # On the queue volume, so a recreated container keeps its identity.
+    tls_dir=$queue/relay-tls
+    mkdir -p "$conf" "$queue" "$data" "$tls_dir"
+    chown postfix "$data"
+}
