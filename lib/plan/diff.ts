@@ -61,7 +61,13 @@ function mentions(value: unknown, id: string): boolean {
     return false;
 }
 
-export function diffPlans(before: Plan, after: Plan): ResourceChange[] {
+/** Plans written before resource options and ids were recorded read as having none. */
+function normalised(plan: Plan): Plan {
+    return { ...plan, resources: plan.resources.map((r) => ({ ...r, id: r.id ?? "", options: r.options ?? {} })) };
+}
+
+export function diffPlans(beforePlan: Plan, afterPlan: Plan): ResourceChange[] {
+    const [before, after] = [normalised(beforePlan), normalised(afterPlan)];
     const old = new Map(before.resources.map((r) => [key(r), r]));
     const matched = new Set<string>();
     const changes = new Map<string, ResourceChange>();
@@ -87,6 +93,11 @@ export function diffPlans(before: Plan, after: Plan): ResourceChange[] {
         pairs.push([previous, r]);
         const changed = changedInputs(previous, r);
         const because = replacingInputs(previous, r, changed);
+        // The explicit AWS provider is named by its region: another region means new resources there
+        // (aws 7.x replaces every regional resource whose region changes). Route53 is global.
+        if (previous.provider !== r.provider && r.provider !== null && !r.type.startsWith("aws:route53/")) {
+            because.push(`provider ${previous.provider ?? "default"} -> ${r.provider}`);
+        }
         const rule = replacementRuleFor(r.type);
         const stopStart = changed.some((c) => rule?.stopStartOn?.includes(c));
         const operation: Operation = because.length > 0 ? "replace" : changed.length === 0 ? "same" : stopStart ? "stop-start" : "update";

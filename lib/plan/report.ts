@@ -28,6 +28,8 @@ export interface Plan {
     resources: PlannedResource[];
     dns: PlannedRecord[];
     outputs: Record<string, unknown>;
+    /** The topology as configured (before validation fills in defaults), for readers of the plan. */
+    topology?: unknown;
 }
 
 function sortKeys(value: unknown): unknown {
@@ -87,7 +89,7 @@ function optionsThatAreSet(options: ResourceOptionsSeen): Partial<ResourceOption
     return Object.fromEntries(Object.entries(options).filter(([, v]) => (Array.isArray(v) ? v.length > 0 : v === true))) as Partial<ResourceOptionsSeen>;
 }
 
-export function buildPlan(stack: string, registrations: Registration[], outputs: Record<string, unknown>): Plan {
+export function buildPlan(stack: string, registrations: Registration[], outputs: Record<string, unknown>, topology?: unknown): Plan {
     const resources = registrations
         .filter((r) => r.type !== "pulumi:pulumi:Stack")
         .map((r) => ({
@@ -100,7 +102,13 @@ export function buildPlan(stack: string, registrations: Registration[], outputs:
             inputs: sortKeys(r.inputs) as Record<string, unknown>,
         }))
         .sort((a, b) => a.type.localeCompare(b.type) || a.name.localeCompare(b.name));
-    return { stack, resources, dns: dnsRows(resources), outputs: sortKeys(outputs) as Record<string, unknown> };
+    return {
+        stack,
+        resources,
+        dns: dnsRows(resources),
+        outputs: sortKeys(outputs) as Record<string, unknown>,
+        ...(topology !== undefined ? { topology: sortKeys(topology) } : {}),
+    };
 }
 
 /** URNs that more than one registration claimed: the real engine would refuse the program. */

@@ -1,0 +1,196 @@
+// What a pull request does to a stack, for reviewers: loud warnings first (what can lose or delay
+// mail), then the resources, the DNS records per provider and the MX table before and after. Built from
+// two offline plans; Markdown for a PR comment, JSON for machines; byte-stable (no times, sorted).
+import { diffPlans, type ResourceChange } from "./diff";
+import type { Plan, PlannedRecord } from "./report";
+import { durationSeconds } from "../topology/rules";
+
+export interface Warning {
+    kind: "holds-mail" | "instance-replaced" | "mx-removed" | "providers-differ" | "recipient-removed" | "queue-lifetime-shortened";
+    message: string;
+}
+
+export interface DnsChange {
+    provider: string;
+    name: string;
+    type: string;
+    before: string | null;
+    after: string | null;
+}
+
+export interface MxRow {
+    priority: number;
+    host: string;
+    address: string;
+    role: string;
+}
+
+export interface DiffReport {
+    stack: string;
+    /** The git ref the working tree is compared with. */
+    base: string;
+    /** The stack did not exist at the base: everything is created. */
+    newStack: boolean;
+    warnings: Warning[];
+    /** Every resource that changes (unchanged ones are only counted). */
+    resources: ResourceChange[];
+    unchanged: number;
+    dns: DnsChange[];
+    mx: { before: MxRow[]; after: MxRow[] };
+}
+
+const HOLDS_MAIL: Record<string, string> = {
+    "aws:ebs/volume:Volume": "data volume (mail or relay queue)",
+    "docker:index/volume:Volume": "relay queue volume",
+    "aws:ec2/eip:Eip": "Elastic IP (DNS and the other hosts point at it)",
+    "aws:route53/zone:Zone": "hosted zone (the registrar points at its nameservers)",
+};
+
+function emptyPlan(stack: string): Plan {
+    return { stack, resources: [], dns: [], outputs: {} };
+}
+
+function recordValue(r: PlannedRecord): string {
+    return `${r.priority === null ? "" : `${r.priority} `}${r.content} (ttl ${r.ttl})`;
+}
+
+/** Multi-valued records (MX, NS) are matched by the host they name; the rest by name and type. */
+function recordKey(r: PlannedRecord, multi: boolean): string {
+    return `${r.provider}|${r.name}|${r.type}${multi ? `|${r.content}` : ""}`;
+}
+
+function dnsChanges(before: PlannedRecord[], after: PlannedRecord[]): DnsChange[] {
+    const count = (rows: PlannedRecord[]) => {
+        const n = new Map<string, number>();
+        for (const r of rows) n.set(recordKey(r, false), (n.get(recordKey(r, false)) ?? 0) + 1);
+        return n;
+    };
+    const [nb, na] = [count(before), count(after)];
+    const keyOf = (r: PlannedRecord) => recordKey(r, r.type === "MX" || r.type === "NS" || (nb.get(recordKey(r, false)) ?? 0) > 1 || (na.get(recordKey(r, false)) ?? 0) > 1);
+    const old = new Map(before.map((r) => [keyOf(r), r]));
+    const now = new Map(after.map((r) => [keyOf(r), r]));
+    const changes: DnsChange[] = [];
+    for (const key of new Set([...old.keys(), ...now.keys()])) {
+        const [b, a] = [old.get(key), now.get(key)];
+        const valueBefore = b === undefined ? null : recordValue(b);
+        const valueAfter = a === undefined ? null : recordValue(a);
+        if (valueBefore === valueAfter) continue;
+        const r = (a ?? b)!;
+        changes.push({ provider: r.provider, name: r.name, type: r.type, before: valueBefore, after: valueAfter });
+    }
+    return changes.sort((x, y) => x.provider.localeCompare(y.provider) || x.name.localeCompare(y.name) || x.type.localeCompare(y.type) || String(x.after ?? x.before).localeCompare(String(y.after ?? y.before)));
+}
+
+interface RawTopology {
+    recipients?: string[];
+    queueLifetime?: string;
+}
+
+function topologyOf(plan: Plan): RawTopology {
+    return (plan.topology as RawTopology | undefined) ?? {};
+}
+
+function warningsFor(before: Plan, after: Plan, resources: ResourceChange[], newStack: boolean): Warning[] {
+    const warnings: Warning[] = [];
+    const hasBytes = (plan: Plan, name: string) => (plan.resources.find((r) => r.name === name)?.inputs.driverOpts as { o?: string } | undefined)?.o !== "bind";
+    for (const c of resources) {
+        const what = HOLDS_MAIL[c.type];
+        if (what !== undefined && (c.operation === "replace" || c.operation === "delete") && hasBytes(before, c.name)) {
+            const outcome =
+                c.protect === true
+                    ? "it is protected, so `pulumi up` stops here until it is unprotected by hand"
+                    : c.operation === "delete" && c.retainOnDelete === true
+                      ? "it is retained: it leaves the stack but stays in the cloud"
+                      : "ITS CONTENT IS LOST";
+            warnings.push({ kind: "holds-mail", message: `${c.operation} of ${what} \`${c.name}\`${c.because.length > 0 ? ` (${c.because.join(", ")})` : ""}: ${outcome}` });
+        }
+        if (c.type === "aws:ec2/instance:Instance" && c.operation === "replace") {
+            warnings.push({
+                kind: "instance-replaced",
+                message: `replace of instance \`${c.name}\` (${c.because.join(", ")}): that MX is down until the new instance has booted and been configured${c.deleteBeforeReplace ? " (old one first; its data volume moves over)" : ""}`,
+            });
+        }
+    }
+    const mxBefore = new Set((before.outputs.mxTable as MxRow[] | undefined)?.map((m) => m.host) ?? []);
+    const mxAfter = new Set((after.outputs.mxTable as MxRow[] | undefined)?.map((m) => m.host) ?? []);
+    for (const host of [...mxBefore].filter((h) => !mxAfter.has(h)).sort()) {
+        warnings.push({ kind: "mx-removed", message: `MX host ${host} is removed: mail it still holds must be drained first (README: removing a relay)` });
+    }
+    const byProvider = (provider: string) =>
+        new Set(after.dns.filter((d) => d.provider === provider && d.type !== "NS").map((d) => `${d.name} ${d.type} ${d.ttl} ${d.priority ?? ""} ${d.content}`));
+    const [cf, r53] = [byProvider("cloudflare"), byProvider("route53")];
+    const differ = [...[...cf].filter((x) => !r53.has(x)).map((x) => `only at cloudflare: ${x}`), ...[...r53].filter((x) => !cf.has(x)).map((x) => `only at route53: ${x}`)].sort();
+    for (const d of differ) warnings.push({ kind: "providers-differ", message: `the two DNS providers would differ: ${d.replace(/\s+/g, " ").trim()}` });
+    if (!newStack) {
+        const [tb, ta] = [topologyOf(before), topologyOf(after)];
+        const lower = (xs: string[] | undefined) => new Set((xs ?? []).map((x) => x.toLowerCase()));
+        const [rb, ra] = [lower(tb.recipients), lower(ta.recipients)];
+        for (const r of [...rb].filter((x) => !ra.has(x)).sort()) {
+            warnings.push({ kind: "recipient-removed", message: `recipient ${r} is removed: the relays will answer 550 for it, and the primary will refuse it` });
+        }
+        const [qb, qa] = [tb.queueLifetime ?? "7d", ta.queueLifetime ?? "7d"];
+        if (durationSeconds(qa) < durationSeconds(qb)) {
+            warnings.push({ kind: "queue-lifetime-shortened", message: `queue lifetime shortened from ${qb} to ${qa}: mail held at the relays bounces sooner` });
+        }
+    }
+    return warnings;
+}
+
+export function buildDiffReport(stack: string, base: string, before: Plan | null, after: Plan): DiffReport {
+    const old = before ?? emptyPlan(stack);
+    const all = diffPlans(old, after);
+    const resources = all.filter((c) => c.operation !== "same");
+    return {
+        stack,
+        base,
+        newStack: before === null,
+        warnings: warningsFor(old, after, resources, before === null),
+        resources,
+        unchanged: all.length - resources.length,
+        dns: dnsChanges(old.dns, after.dns),
+        mx: { before: (old.outputs.mxTable as MxRow[] | undefined) ?? [], after: (after.outputs.mxTable as MxRow[] | undefined) ?? [] },
+    };
+}
+
+function cell(text: string): string {
+    return text.replace(/\|/g, "\\|").replace(/\n/g, " ");
+}
+
+function details(summary: string, lines: string[], openBelow = 12): string[] {
+    if (lines.length <= openBelow) return lines;
+    return [`<details><summary>${summary}</summary>`, "", ...lines, "", "</details>"];
+}
+
+/** The PR comment. The first line is left to the caller (it carries the comment's marker). */
+export function formatDiffMarkdown(report: DiffReport): string {
+    const out: string[] = [`### mailcontinuity \`${report.stack}\`: \`${report.base}\` → this change`, ""];
+    if (report.newStack) out.push(`_The stack has no config at \`${report.base}\`: everything is created._`, "");
+    if (report.warnings.length > 0) {
+        out.push(`**⚠ ${report.warnings.length} warning${report.warnings.length === 1 ? "" : "s"}: what can lose or delay mail**`, "");
+        out.push(...report.warnings.map((w) => `- ${w.message}`), "");
+    } else {
+        out.push("No warnings: nothing that holds mail or that others point at is replaced or deleted, no MX host or recipient is removed, both DNS providers agree.", "");
+    }
+    const counts = ["create", "update", "stop-start", "replace", "delete"].map((op) => [op, report.resources.filter((r) => r.operation === op).length] as const);
+    out.push(`**Resources**: ${counts.map(([op, n]) => `${n} to ${op}`).join(", ")}, ${report.unchanged} unchanged.`, "");
+    if (report.resources.length > 0) {
+        const rows = report.resources.map((r) => {
+            const why = r.operation === "replace" ? r.because.join(", ") : r.movedFrom !== undefined ? `renamed from ${r.movedFrom}` : r.changed.join(", ");
+            const flags = [r.deleteBeforeReplace ? "delete before replace" : "", r.protect ? "protected" : "", r.retainOnDelete ? "retained" : ""].filter((f) => f !== "").join(", ");
+            return `| ${r.operation} | \`${r.type}\` | \`${r.name}\` | ${cell(why)}${flags === "" ? "" : ` (${flags})`} |`;
+        });
+        out.push(...details(`${rows.length} resources change`, ["| operation | type | name | what / why |", "|---|---|---|---|", ...rows]), "");
+    }
+    const dnsCount = (provider: string) => {
+        const rows = report.dns.filter((d) => d.provider === provider);
+        return `${provider}: ${rows.filter((d) => d.before === null).length} added, ${rows.filter((d) => d.after === null).length} removed, ${rows.filter((d) => d.before !== null && d.after !== null).length} changed`;
+    };
+    out.push(`**DNS records**: ${dnsCount("cloudflare")}; ${dnsCount("route53")}.`, "");
+    if (report.dns.length > 0) {
+        const rows = report.dns.map((d) => `| ${d.provider} | ${d.name} | ${d.type} | ${cell(d.before ?? "–")} | ${cell(d.after ?? "–")} |`);
+        out.push(...details(`${rows.length} DNS records change`, ["| provider | name | type | before | after |", "|---|---|---|---|---|", ...rows]), "");
+    }
+    const mx = (rows: MxRow[]) => rows.map((m) => `${m.priority} ${m.host} (${m.address})`).join(", ") || "–";
+    out.push("**MX**", "", "| | hosts |", "|---|---|", `| before | ${mx(report.mx.before)} |`, `| after | ${mx(report.mx.after)} |`, "");
+    return out.join("\n");
+}
