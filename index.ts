@@ -8,7 +8,8 @@ const topology = loadTopology();
 assertDeployable(topology);
 const mail = new MailContinuity("mail", {
     topology,
-    relayImage: readRelayImage(path.join(__dirname, "relay-image")),
+    // Pulumi runs the program in the project directory, where the relative build context resolves.
+    relayImage: readRelayImage(path.join(__dirname, "relay-image"), "relay-image"),
     mailboxPasswordHashes: loadMailboxPasswordHashes(topology),
 });
 

@@ -92,7 +92,7 @@ export class RelayNode extends pulumi.ComponentResource {
         }
 
         const spec = relayContainerSpec(args.topology, args.relay, name, args.image.digest, target.queueHostPath);
-        const container = this.declareContainer(name, spec, args.image.dir, target);
+        const container = this.declareContainer(name, spec, args.image.context, target);
         const apply = dockerRelayApplyCommand(spec.containerName);
         this.recipients = new command.remote.Command(
             `${name}-recipients`,
@@ -103,7 +103,7 @@ export class RelayNode extends pulumi.ComponentResource {
         this.registerOutputs({ publicIp: this.publicIp });
     }
 
-    private declareContainer(name: string, spec: RelayContainerSpec, imageDir: string, target: DockerTarget): docker.Container {
+    private declareContainer(name: string, spec: RelayContainerSpec, buildContext: string, target: DockerTarget): docker.Container {
         const child = { parent: this, provider: target.provider, dependsOn: target.hostReady };
         // Which instance these live on: a replaced EC2 instance has none of them, so they are made anew.
         const onInstance: Record<string, pulumi.Input<string>> = target.instanceId === undefined ? {} : { [HOST_INSTANCE_LABEL]: target.instanceId };
@@ -111,7 +111,7 @@ export class RelayNode extends pulumi.ComponentResource {
         // Built on the relay's own Docker host for its platform: no registry to run or trust.
         const image = new docker.Image(
             `${name}-image`,
-            { imageName: spec.imageName, build: { context: imageDir, platform: target.platform, ...(labels.length > 0 ? { args: onInstance } : {}) }, skipPush: true },
+            { imageName: spec.imageName, build: { context: buildContext, platform: target.platform, ...(labels.length > 0 ? { args: onInstance } : {}) }, skipPush: true },
             child,
         );
         const queue = new docker.Volume(

@@ -6,6 +6,11 @@ import { join } from "node:path";
 export interface RelayImage {
     dir: string;
     /**
+     * The build context as the Docker provider is given it: relative to the project, because a path
+     * of one checkout would differ on the next machine and change the image's inputs on every run.
+     */
+    context: string;
+    /**
      * Build inputs by path relative to `dir`, "/"-separated and including subdirectories ("lib/env.sh");
      * documentation and dotfiles excluded: they do not change the image.
      */
@@ -27,10 +32,10 @@ function buildInputs(root: string, dir = ""): string[] {
     return names;
 }
 
-export function readRelayImage(dir: string): RelayImage {
+export function readRelayImage(dir: string, context: string = dir): RelayImage {
     const names = buildInputs(dir).sort();
     const files = Object.fromEntries(names.map((n) => [n, readFileSync(join(dir, n), "utf8")]));
     const hash = createHash("sha256");
     for (const n of names) hash.update(`${n}\0${files[n]}\0`);
-    return { dir, files, digest: hash.digest("hex").slice(0, 12) };
+    return { dir, context, files, digest: hash.digest("hex").slice(0, 12) };
 }
