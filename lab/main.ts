@@ -1,23 +1,44 @@
-// npm run lab [-- --keep] [--json] [--only a,b] [--list]
-// Deploys Pulumi.lab.yaml's topology into network namespaces, runs the failover drill, prints the
-// table, and removes everything it made (also on failure or Ctrl-C) unless --keep.
-import { randomBytes } from "node:crypto";
-import { chmodSync, mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+// npm run lab [-- --keep] [--json] [--only a,b] [--list] [--soak <messages> [--burst <n>]]
+// Deploys Pulumi.lab.yaml's topology into network namespaces, runs the failover drill (or, with
+// --soak, its fault scenarios with larger bursts until that many messages were acknowledged), prints
+// the table, and removes everything it made (also on failure, Ctrl-C or SIGTERM) unless --keep.
 import { parseArgs } from "node:util";
-import { readStackConfig, stackFile } from "../lib/plan/stack-config";
-import { CONFIG_KEY, TopologyError, parseTopology } from "../lib/topology/validate";
-import { Drill, SCENARIOS, type Row } from "./drill";
-import { Lab } from "./lab";
-import { missingPrerequisites } from "./prerequisites";
+import { writeBenchmarkSection } from "./benchmarks-doc";
+import { withLab } from "./bootstrap";
+import { Drill, SCENARIOS, type Row, type Scenario } from "./drill";
+import { LabUnavailable } from "./prerequisites";
+import { SOAK_HEADING, SOAK_SCENARIOS, defaultBurst, formatSoakTable, soak, soakSection } from "./soak";
 import { formatTable } from "./table";
 
-const ROOT = join(__dirname, "..");
+const USAGE = "usage: npm run lab [-- --keep] [--json] [--only id,id] [--list] [--soak <messages> [--burst <messages per scenario>]]\n";
 
 function fail(message: string, code = 1): never {
     process.stderr.write(`lab: ${message.trimEnd()}\n`);
     process.exit(code);
+}
+
+function positiveInteger(option: string, value: string | undefined): number | undefined {
+    if (value === undefined) return undefined;
+    const n = Number(value.replace(/[_,]/g, ""));
+    if (!Number.isInteger(n) || n < 1) fail(`--${option} takes a positive whole number of messages, not ${value}`);
+    return n;
+}
+
+async function drill(drillRun: Drill, scenarios: readonly Scenario[], progress: (m: string) => void): Promise<Row[]> {
+    const rows: Row[] = [];
+    for (const scenario of scenarios) {
+        progress(`scenario ${scenario.id} ...`);
+        try {
+            const row = await scenario.run(drillRun);
+            rows.push(row);
+            progress(`  ${row.pass ? "pass" : "FAIL"}: ${row.detail}`);
+        } catch (error) {
+            rows.push({ scenario: scenario.id, sent: 0, acknowledged: 0, delivered: 0, duplicates: 0, lost: 0, bounced: 0, seconds: 0, recoverySeconds: null, pass: false, detail: `error: ${(error as Error).message}` });
+            progress(`  FAIL: ${(error as Error).message}`);
+            break; // the lab's state is unknown after an error: later scenarios would mislead
+        }
+    }
+    return rows;
 }
 
 async function main(): Promise<void> {
@@ -27,11 +48,13 @@ async function main(): Promise<void> {
             json: { type: "boolean" },
             only: { type: "string" },
             list: { type: "boolean" },
+            soak: { type: "string" },
+            burst: { type: "string" },
             help: { type: "boolean", short: "h" },
         },
     });
     if (values.help) {
-        process.stdout.write("usage: npm run lab [-- --keep] [--json] [--only id,id] [--list]\n");
+        process.stdout.write(USAGE);
         return;
     }
     if (values.list) {
@@ -39,79 +62,41 @@ async function main(): Promise<void> {
         return;
     }
     const only = values.only?.split(",").map((s) => s.trim());
-    const unknown = only?.filter((id) => !SCENARIOS.some((s) => s.id === id)) ?? [];
-    if (unknown.length > 0) fail(`unknown scenario ${unknown.join(", ")}; --list shows them`);
-    const missing = missingPrerequisites();
-    if (missing.length > 0) fail(`cannot run here:\n  ${missing.join("\n  ")}`);
-
-    const raw = readStackConfig(stackFile(ROOT, "lab"), "mailcontinuity").config[CONFIG_KEY];
-    let topology;
-    try {
-        topology = parseTopology(JSON.parse(raw));
-    } catch (error) {
-        fail(error instanceof TopologyError ? error.message : String(error));
-    }
+    const target = positiveInteger("soak", values.soak);
+    const burstOption = positiveInteger("burst", values.burst);
+    if (burstOption !== undefined && target === undefined) fail("--burst goes with --soak");
+    const pool = target === undefined ? SCENARIOS : SOAK_SCENARIOS;
+    const unknown = only?.filter((id) => !pool.some((s) => s.id === id)) ?? [];
+    if (unknown.length > 0) fail(`unknown ${target === undefined ? "" : "soak "}scenario ${unknown.join(", ")}; ${target === undefined ? "--list shows them" : `the soak runs ${SOAK_SCENARIOS.map((s) => s.id).join(", ")}`}`);
+    const scenarios = pool.filter((s) => only === undefined || only.includes(s.id));
 
     const started = Date.now();
     const progress = (message: string) => process.stderr.write(`[${((Date.now() - started) / 1000).toFixed(1).padStart(5)} s] ${message}\n`);
-    const id = randomBytes(2).toString("hex");
-    const dir = mkdtempSync(join(tmpdir(), `mailcontinuity-lab-${id}-`));
-    // mkdtemp makes it 0700; Postfix's own user must reach its data and queue directories inside.
-    chmodSync(dir, 0o755);
-    const lab = new Lab(topology, { dir, id, log: progress });
-    let tornDown = false;
-    const teardown = () => {
-        if (tornDown || values.keep) return;
-        tornDown = true;
-        progress("tearing down: processes, namespaces, files");
-        lab.down();
-        rmSync(dir, { recursive: true, force: true });
-    };
-    for (const signal of ["SIGINT", "SIGTERM"] as const) {
-        process.on(signal, () => {
-            process.stderr.write(`\nlab: ${signal}\n`);
-            teardown();
-            process.exit(130);
-        });
+    const options = { command: "lab", keep: values.keep, log: progress };
+
+    if (target !== undefined) {
+        const burst = burstOption ?? defaultBurst(target);
+        progress(`soak: ${scenarios.map((s) => s.id).join(", ")} in bursts of ${burst} until ${target.toLocaleString("en")} messages are acknowledged`);
+        const result = await withLab({ ...options, idPrefix: "s" }, ({ lab, id }) => soak(new Drill(lab, id, progress), target, burst, progress, scenarios));
+        const seconds = (Date.now() - started) / 1000;
+        writeBenchmarkSection(SOAK_HEADING, soakSection(result, seconds));
+        progress("wrote its section of docs/BENCHMARKS.md");
+        if (values.json) process.stdout.write(`${JSON.stringify({ ...result, seconds }, null, 2)}\n`);
+        else {
+            const verdict = result.passed ? "nothing acknowledged was lost; duplicates within bounds" : `SOAK FAILED:\n  ${result.problems.join("\n  ")}`;
+            process.stdout.write(`\n${formatSoakTable(result)}\n${verdict}\n(${(seconds / 60).toFixed(1)} minutes)\n`);
+        }
+        process.exit(result.passed ? 0 : 1);
     }
 
-    const rows: Row[] = [];
-    try {
-        progress(`deploying Pulumi.lab.yaml (${topology.domains.join(", ")}) into namespaces ${lab.net.prefix}-*`);
-        await lab.up();
-        const drill = new Drill(lab, id, progress);
-        for (const scenario of SCENARIOS.filter((s) => only === undefined || only.includes(s.id))) {
-            progress(`scenario ${scenario.id} ...`);
-            try {
-                const row = await scenario.run(drill);
-                rows.push(row);
-                progress(`  ${row.pass ? "pass" : "FAIL"}: ${row.detail}`);
-            } catch (error) {
-                rows.push({ scenario: scenario.id, sent: 0, acknowledged: 0, delivered: 0, duplicates: 0, bounced: 0, seconds: 0, recoverySeconds: null, pass: false, detail: `error: ${(error as Error).message}` });
-                progress(`  FAIL: ${(error as Error).message}`);
-                break; // the lab's state is unknown after an error: later scenarios would mislead
-            }
-        }
-    } finally {
-        if (values.keep) {
-            progress(`left running (--keep). Look inside:`);
-            process.stderr.write(
-                [
-                    `  ip netns list | grep ${lab.net.prefix}`,
-                    `  ip netns exec ${lab.net.prefix}-sender swaks --server mx2.example.com --to alice@example.com`,
-                    `  postqueue -c ${dir}/mx2/root/etc -p        # a relay's queue`,
-                    `  less ${dir}/*/maillog ${dir}/*/relay.log`,
-                    `  remove it: npm run lab:clean`,
-                    "",
-                ].join("\n"),
-            );
-        }
-        teardown();
-    }
-    const passed = rows.length > 0 && rows.every((r) => r.pass) && (only ?? SCENARIOS.map((s) => s.id)).length === rows.length;
+    const rows = await withLab(options, ({ lab, id }) => drill(new Drill(lab, id, progress), scenarios, progress));
+    const passed = rows.length > 0 && rows.every((r) => r.pass) && scenarios.length === rows.length;
     if (values.json) process.stdout.write(`${JSON.stringify({ passed, seconds: (Date.now() - started) / 1000, rows }, null, 2)}\n`);
     else process.stdout.write(`\n${formatTable(rows)}\n${passed ? "every scenario passed: nothing acknowledged was lost" : "SOME SCENARIOS FAILED"}\n`);
     process.exit(passed ? 0 : 1);
 }
 
-main().catch((error: unknown) => fail(error instanceof Error ? (error.stack ?? error.message) : String(error)));
+main().catch((error: unknown) => {
+    if (error instanceof LabUnavailable) fail(error.message);
+    fail(error instanceof Error ? (error.stack ?? error.message) : String(error));
+});

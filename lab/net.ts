@@ -11,6 +11,11 @@ export function isDocumentationAddress(address: string): boolean {
     return /^(192\.0\.2|198\.51\.100|203\.0\.113)\.\d{1,3}$/.test(address);
 }
 
+/** A mail host's key in the lab (its namespace is mcl-<id>-<key>): the first label of its name. */
+export function hostKey(hostname: string): string {
+    return hostname.split(".")[0];
+}
+
 export interface LabHost {
     /** Short key: primary, mx2, ns1, sender... */
     key: string;

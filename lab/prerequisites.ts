@@ -1,4 +1,7 @@
+// What the lab needs of the machine: root (it creates network namespaces) and the real programs it
+// runs, each from a Debian package that lab/setup.sh installs.
 import { spawnSync } from "node:child_process";
+import { join } from "node:path";
 
 /** Programs the lab runs, with the Debian package that provides each (`npm run lab:setup`). */
 export const LAB_PROGRAMS: [command: string, debianPackage: string][] = [
@@ -17,12 +20,51 @@ export const LAB_PROGRAMS: [command: string, debianPackage: string][] = [
     ["bash", "bash"],
 ];
 
+export const SETUP_SCRIPT = join(__dirname, "setup.sh");
+
+/** The lab cannot run on this machine as it is; the message says what to do. */
+export class LabUnavailable extends Error {}
+
+function isRoot(): boolean {
+    return process.getuid?.() === 0;
+}
+
+function missingPrograms(): [command: string, debianPackage: string][] {
+    return LAB_PROGRAMS.filter(([command]) => spawnSync("sh", ["-c", `command -v ${command}`]).status !== 0);
+}
+
 /** What stops the lab from running here, one line each; empty when it can run. */
 export function missingPrerequisites(): string[] {
     const missing: string[] = [];
-    if (process.getuid?.() !== 0) missing.push("root: the lab creates network namespaces (run it as root)");
-    for (const [command, pkg] of LAB_PROGRAMS) {
-        if (spawnSync("sh", ["-c", `command -v ${command}`]).status !== 0) missing.push(`${command} (Debian package ${pkg}; npm run lab:setup installs it)`);
-    }
+    if (!isRoot()) missing.push("root: the lab creates network namespaces (run it as root)");
+    for (const [command, pkg] of missingPrograms()) missing.push(`${command} (Debian package ${pkg}; npm run lab:setup installs it)`);
     return missing;
+}
+
+/**
+ * Makes sure the lab can run, for `command` (lab, bench): as root, installs the missing Debian packages
+ * with lab/setup.sh (which names them; its output goes to stderr, stdout stays the command's); not as
+ * root, throws LabUnavailable saying how to run it.
+ */
+export function ensurePrerequisites(command: string): void {
+    const packages = () => [...new Set(missingPrograms().map(([, pkg]) => pkg))];
+    if (!isRoot()) {
+        const missing = packages();
+        throw new LabUnavailable(
+            [
+                `npm run ${command} must run as root: it creates network namespaces and runs Postfix and NSD in them.`,
+                `  Run it as root, for example: sudo npm run ${command}`,
+                missing.length > 0
+                    ? `  As root it first installs the Debian packages it needs that are missing here: ${missing.join(", ")} (lab/setup.sh).`
+                    : "  The Debian packages it needs are installed.",
+            ].join("\n"),
+        );
+    }
+    if (packages().length === 0) return;
+    process.stderr.write(`${command}: missing Debian packages: ${packages().join(", ")}; installing them with lab/setup.sh\n`);
+    const r = spawnSync("sh", [SETUP_SCRIPT], { stdio: ["ignore", process.stderr, process.stderr] });
+    const still = missingPrograms();
+    if (still.length > 0) {
+        throw new LabUnavailable(`lab/setup.sh (exit ${r.status}) could not install what the lab needs; still missing: ${still.map(([c, p]) => `${c} (${p})`).join(", ")}`);
+    }
 }

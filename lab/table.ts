@@ -1,5 +1,13 @@
 import type { Row } from "./drill";
 
+/** Columns padded to their widest cell: the first left-aligned, the others right-aligned. */
+export function formatColumns(header: readonly string[], body: readonly (readonly string[])[]): string {
+    const all = [header, ...body];
+    const widths = header.map((_, c) => Math.max(...all.map((row) => row[c].length)));
+    const line = (row: readonly string[]) => row.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join("  ");
+    return [line(header), widths.map((w) => "-".repeat(w)).join("  "), ...body.map(line)].join("\n");
+}
+
 export function formatTable(rows: readonly Row[]): string {
     const header = ["scenario", "sent", "acked", "delivered", "dups", "bounced", "seconds", "recovery s", "result"];
     const body = rows.map((r) => [
@@ -13,8 +21,5 @@ export function formatTable(rows: readonly Row[]): string {
         r.recoverySeconds === null ? "-" : r.recoverySeconds.toFixed(1),
         r.pass ? "pass" : "FAIL",
     ]);
-    const all = [header, ...body];
-    const widths = header.map((_, c) => Math.max(...all.map((row) => row[c].length)));
-    const line = (row: string[]) => row.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join("  ");
-    return [line(header), widths.map((w) => "-".repeat(w)).join("  "), ...body.map(line)].join("\n");
+    return formatColumns(header, body);
 }

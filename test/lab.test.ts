@@ -12,6 +12,10 @@ import { LabNetwork, isDocumentationAddress } from "../lab/net";
 import { SCENARIOS, type Row } from "../lab/drill";
 import { formatTable } from "../lab/table";
 import { missingPrerequisites } from "../lab/prerequisites";
+import { replaceSection } from "../lab/benchmarks-doc";
+import { labRecipient, maildirOf } from "../lab/mailbox";
+import { SenderLog, smtpSource } from "../lab/sender";
+import { SOAK_SCENARIOS, formatSoakTable, summarise, type SoakResult } from "../lab/soak";
 import { ROOT, hasCommand, rawTopology, requirePrerequisite } from "./helpers";
 
 const topology = parseTopology(rawTopology("lab"));
@@ -66,11 +70,61 @@ describe("lab parts", () => {
     });
 
     it("prints one table row per scenario with the counts", () => {
-        const row: Row = { scenario: "primary stopped", sent: 40, acknowledged: 40, delivered: 40, duplicates: 0, bounced: 0, seconds: 8.9, recoverySeconds: 5.9, pass: true, detail: "" };
+        const row: Row = { scenario: "primary stopped", sent: 40, acknowledged: 40, delivered: 40, duplicates: 0, lost: 0, bounced: 0, seconds: 8.9, recoverySeconds: 5.9, pass: true, detail: "" };
         const lines = formatTable([row, { ...row, scenario: "x", pass: false, recoverySeconds: null }]).split("\n");
         assert.match(lines[0], /^scenario\s+sent\s+acked\s+delivered\s+dups\s+bounced\s+seconds\s+recovery s\s+result$/);
         assert.match(lines[2], /^primary stopped\s+40\s+40\s+40\s+0\s+0\s+8\.9\s+5\.9\s+pass$/);
         assert.match(lines[3], /\s-\s+FAIL$/);
+    });
+
+    it("sends its test messages to one of the topology's recipients, filed where the primary's table says", () => {
+        assert.equal(labRecipient(topology), "alice@example.com");
+        assert.equal(labRecipient({ recipients: ["@example.org", "postmaster@example.org", "zoe@example.org"] }), "zoe@example.org");
+        assert.throws(() => labRecipient({ recipients: ["postmaster@example.org", "@example.org"] }), /besides postmaster/);
+        assert.equal(maildirOf("/m", "alice@example.com"), "/m/example.com/alice/");
+        const args = smtpSource({ server: "203.0.113.100:25", to: "alice@example.com", subject: "s", count: 3, sessions: 2 });
+        assert.deepEqual(args.slice(0, 7), ["smtp-source", "-m", "3", "-s", "2", "-f", "drill@example.net"]);
+        assert.equal(args[args.indexOf("-t") + 1], "alice@example.com");
+        assert.equal(args.at(-1), "203.0.113.100:25");
+    });
+
+    it("reads the sending MTA's log as it grows, crediting a reused queue id to its newest message", () => {
+        const dir = mkdtempSync(join(tmpdir(), "senderlog-"));
+        dirs.push(dir);
+        const file = join(dir, "maillog");
+        const log = new SenderLog(file);
+        assert.deepEqual(log.received("<"), []);
+        const line = (text: string) => `2026-01-01T00:00:00 mta postfix/x[1]: ${text}\n`;
+        writeFileSync(file, line("ABC1: message-id=<0a0b.1@mta>") + line("ABC1: to=<alice@example.com>, relay=mx2.example.com[198.51.100.20]:25, delay=1, status=sent (250 ok)") + "2026-01-01 partial");
+        assert.deepEqual(log.received("<0a0b."), [{ messageId: "<0a0b.1@mta>", acceptedBy: "mx2.example.com" }]);
+        const mark = log.mark();
+        writeFileSync(file, line("ABC1: message-id=<0a0b.2@mta>") + line("ABC1: to=<alice@example.com>, relay=mail.example.com[192.0.2.10]:25, delay=1, status=sent (250 ok)"), { flag: "a" });
+        assert.deepEqual(log.received("<0a0b.", mark), [{ messageId: "<0a0b.2@mta>", acceptedBy: "mail.example.com" }]);
+        assert.equal(log.received("<0a0b.")[0].acceptedBy, "mx2.example.com", "the older message keeps its own host");
+    });
+
+    it("replaces only its own section of docs/BENCHMARKS.md", () => {
+        const doc = "# Benchmarks\n\nintro\n\n## Relay\n\nold relay\n\n## Soak\n\nold soak\n```\n## not a heading\n```\n";
+        const soak = replaceSection(doc, "Soak", "new soak");
+        assert.equal(soak, "# Benchmarks\n\nintro\n\n## Relay\n\nold relay\n\n## Soak\n\nnew soak\n");
+        assert.equal(replaceSection(soak, "Relay", "new relay"), "# Benchmarks\n\nintro\n\n## Relay\n\nnew relay\n\n## Soak\n\nnew soak\n");
+        assert.equal(replaceSection("# B\n", "New", "x"), "# B\n\n## New\n\nx\n");
+    });
+
+    it("soak: repeats the fault scenarios, fails on a loss or on duplicates outside the SIGKILL window", () => {
+        assert.deepEqual(
+            SOAK_SCENARIOS.map((s) => s.id),
+            ["primary-stopped", "primary-drops", "primary-4xx", "primary-and-mx2-down", "relay-killed", "ns1-down", "ns1-servfail"],
+        );
+        const row = (id: string, extra: Partial<Row> = {}): SoakResult["rows"][number] => ({ id, round: 1, scenario: id, sent: 500, acknowledged: 500, delivered: 500, duplicates: 0, lost: 0, bounced: 0, seconds: 10, recoverySeconds: 5, pass: true, detail: "", ...extra });
+        const ok = summarise(1000, 500, [row("primary-stopped"), row("relay-killed", { duplicates: 1 })]);
+        assert.equal(ok.passed, true, ok.problems.join("; "));
+        assert.equal(ok.total.acknowledged, 1000);
+        assert.match(formatSoakTable(ok), /^total\s+2\s+1000\s+1000\s+0\s+1\s+0\.100%\s+20$/m);
+        assert.match(summarise(1000, 500, [row("primary-stopped", { lost: 1, delivered: 499 }), row("ns1-down")]).problems.join(), /1 acknowledged messages lost/);
+        assert.match(summarise(1000, 500, [row("primary-stopped"), row("relay-killed", { duplicates: 2 })]).problems.join(), /over 0\.1%/);
+        assert.match(summarise(1000, 500, [row("primary-stopped", { duplicates: 1 }), row("ns1-down")]).problems.join(), /in primary-stopped, where none may happen/);
+        assert.match(summarise(2000, 500, [row("primary-stopped")]).problems.join(), /only 500 of 2000/);
     });
 });
 
