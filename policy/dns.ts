@@ -1,6 +1,7 @@
 // The record set each DNS provider will serve, read from the stack's resources and normalised so the
 // two providers compare row by row (as lib/plan/report.ts's dnsRows does for the offline plan).
 import { UnknownValueError, type PolicyResource } from "@pulumi/policy";
+import type { PlannedRecord } from "../lib/plan/report";
 
 export const CLOUDFLARE_RECORD = "cloudflare:index/dnsRecord:DnsRecord";
 export const ROUTE53_RECORD = "aws:route53/record:Record";
@@ -9,14 +10,8 @@ export const ROUTE53_ZONE = "aws:route53/zone:Zone";
 /** Stands for a value a preview cannot know yet (an Elastic IP): equal to itself at both providers. */
 export const UNKNOWN = "<unknown until applied>";
 
-export interface DnsRow {
-    provider: "cloudflare" | "route53";
-    /** Fully qualified, lower case, no trailing dot. */
-    name: string;
-    type: string;
-    ttl: number;
-    content: string;
-    priority: number | null;
+/** A record as the offline plan lists it (name fully qualified, lower case, no trailing dot), and where it comes from. */
+export interface DnsRow extends PlannedRecord {
     urn: string;
 }
 
