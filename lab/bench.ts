@@ -1,4 +1,5 @@
-// npm run bench — in the lab, side by side in one run, this relay vs a textbook backup MX (stock
+// npm run bench [-- --relay-runtime process|container] — in the lab, side by side in one run, this
+// relay (entrypoint.sh as a process, or the relay image as a container) vs a textbook backup MX (stock
 // Postfix per STANDARD_CONFIGURATION_README, in the same namespace with the same name and address):
 //   (a) seconds from the primary's return to the last of N queued messages in its mailbox;
 //   (b) messages per second the relay accepts and queues during an outage (Postfix's smtp-source).
@@ -9,6 +10,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
+import { parseArgs } from "node:util";
 import { dump, load } from "js-yaml";
 import { scaleTopology } from "../lib/plan/scale-fixture";
 import { stackFile } from "../lib/plan/stack-config";
@@ -21,6 +23,7 @@ import { countNew, maildirOf } from "./mailbox";
 import { hostKey, run } from "./net";
 import { writePostfixInstance, flushQueue, readQueue } from "./postfix-instance";
 import { LabUnavailable } from "./prerequisites";
+import { RELAY_RUNTIMES, parseRelayRuntime, type RelayRuntimeKind } from "./relays";
 import { waitFor } from "./wait";
 
 const ROOT = join(__dirname, "..");
@@ -84,8 +87,9 @@ async function sample(lab: Lab, relay: Relay, kind: Kind, textbookConf: string):
     if (kind === "this relay") lab.relays.start(relay);
     else lab.net.exec(key, ["postfix", "-c", textbookConf, "start"]);
     await lab.relays.waitUntilAnswering(relay);
-    const conf = kind === "this relay" ? lab.relays.conf(relay) : textbookConf;
-    const queued = () => readQueue(lab.net, key, conf).filter((m) => m.queue === "deferred").length;
+    // This relay's queue through its runtime (postqueue in its namespace or in its container).
+    const queue = () => (kind === "this relay" ? lab.relays.queue(relay) : readQueue(lab.net, key, textbookConf));
+    const queued = () => queue().filter((m) => m.queue === "deferred").length;
 
     lab.primary.stop();
     const before = mailboxCount(lab);
@@ -115,7 +119,8 @@ async function sample(lab: Lab, relay: Relay, kind: Kind, textbookConf: string):
     }
     const deliveredInCap = mailboxCount(lab) - before;
     if (recoverySeconds === null) {
-        flushQueue(lab.net, key, conf);
+        if (kind === "this relay") lab.relays.flush(relay);
+        else flushQueue(lab.net, key, textbookConf);
         await waitFor(`the ${kind} to drain after the cap`, () => mailboxCount(lab) - before >= MESSAGES, 120_000, 200);
     }
     if (kind === "this relay") await lab.relays.stop(relay);
@@ -161,9 +166,25 @@ function benchPlan(dir: string): { rows: string[]; medians: Map<string, number> 
     return { rows, medians };
 }
 
+function relayRuntimeOption(): RelayRuntimeKind {
+    const usage = `usage: npm run bench [-- --relay-runtime ${RELAY_RUNTIMES.join("|")}]`;
+    try {
+        const { values } = parseArgs({ options: { "relay-runtime": { type: "string" }, help: { type: "boolean", short: "h" } } });
+        if (values.help) {
+            process.stdout.write(`${usage}\n`);
+            process.exit(0);
+        }
+        return parseRelayRuntime(values["relay-runtime"]);
+    } catch (error) {
+        log(`bench: ${(error as Error).message}\n${usage}`);
+        process.exit(2);
+    }
+}
+
 async function main(): Promise<void> {
+    const relayRuntime = relayRuntimeOption();
     let relayName = "";
-    const samples = await withLab({ command: "bench", idPrefix: "b", log }, async ({ lab }) => {
+    const samples = await withLab({ command: "bench", idPrefix: "b", relayRuntime, log }, async ({ lab }) => {
         const samples: Sample[] = [];
         const relay = lab.relays.byPriority[0];
         relayName = relay.hostname;
@@ -202,10 +223,10 @@ async function main(): Promise<void> {
         rmSync(planDir, { recursive: true, force: true });
     }
 
-    const relaySection = `${measured("npm run bench")}
+    const relaySection = `${measured(relayRuntime === "process" ? "npm run bench" : `npm run bench -- --relay-runtime ${relayRuntime}`)}
 
 In the lab's namespaces, the relay at ${relayName} is alternately this relay
-(\`relay-image/entrypoint.sh\`) and a textbook backup MX: stock Postfix configured as
+(${relayRuntime === "process" ? "`relay-image/entrypoint.sh`" : "the relay image, a podman container"}) and a textbook backup MX: stock Postfix configured as
 STANDARD_CONFIGURATION_README's backup MX (relay_domains, relay_recipient_maps,
 reject_unauth_destination), with the same name and address. Each run: primary stopped; ${MESSAGES}
 messages submitted straight to the relay with \`smtp-source -s 10\` (b); all ${MESSAGES} deferred;

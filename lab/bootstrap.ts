@@ -1,7 +1,8 @@
 // The one way every lab command starts and ends (npm run lab, its --soak, npm run bench): check the
 // machine (installing missing Debian packages as root), read and validate Pulumi.lab.yaml, make the
-// temp dir and the lab id, bring the lab up, run the command, and tear everything down on success,
-// failure, SIGINT and SIGTERM (unless --keep).
+// temp dir and the lab id, bring the lab up (relays as processes or, --relay-runtime container, as
+// containers of the relay image), run the command, and tear everything down, the relay containers and
+// their volumes too, on success, failure, SIGINT and SIGTERM (unless --keep).
 import { randomBytes } from "node:crypto";
 import { chmodSync, mkdtempSync, rmSync } from "node:fs";
 import { constants, tmpdir } from "node:os";
@@ -11,6 +12,7 @@ import type { Topology } from "../lib/topology/schema";
 import { CONFIG_KEY, TopologyError, parseTopology } from "../lib/topology/validate";
 import { Lab } from "./lab";
 import { LabUnavailable, ensurePrerequisites } from "./prerequisites";
+import { DEFAULT_RELAY_RUNTIME, type RelayRuntimeKind } from "./relays";
 import { SENDER } from "./sender";
 
 const ROOT = join(__dirname, "..");
@@ -22,6 +24,8 @@ export interface LabRunOptions {
     idPrefix?: string;
     /** Leave the lab running at the end (not on SIGINT/SIGTERM either) and say how to look inside. */
     keep?: boolean;
+    /** How the relays run (--relay-runtime): process (the default) or container. */
+    relayRuntime?: RelayRuntimeKind;
     log: (message: string) => void;
 }
 
@@ -48,8 +52,8 @@ function lookInside(run: LabRun): string {
     return [
         `  ip netns list | grep ${run.lab.net.prefix}`,
         `  ip netns exec ${run.lab.net.prefix}-${SENDER.key} swaks --server ${relay.hostname} --to ${run.lab.recipient}`,
-        `  postqueue -c ${run.lab.relays.conf(relay)} -p        # a relay's queue`,
-        `  less ${run.dir}/*/maillog ${run.dir}/*/relay.log`,
+        ...run.lab.relays.lookInside(relay).map((l) => `  ${l}`),
+        `  less ${run.dir}/*/maillog`,
         `  remove it: npm run lab:clean`,
         "",
     ].join("\n");
@@ -60,20 +64,21 @@ function lookInside(run: LabRun): string {
  * LabUnavailable (before anything is made) when the machine or Pulumi.lab.yaml cannot run it.
  */
 export async function withLab<T>(options: LabRunOptions, body: (run: LabRun) => Promise<T>): Promise<T> {
-    ensurePrerequisites(options.command);
+    const relayRuntime = options.relayRuntime ?? DEFAULT_RELAY_RUNTIME;
+    ensurePrerequisites(options.command, relayRuntime);
     const topology = readLabTopology();
     const id = `${options.idPrefix ?? ""}${randomBytes(2).toString("hex")}`;
     const dir = mkdtempSync(join(tmpdir(), `mailcontinuity-${options.command}-${id}-`));
     // mkdtemp makes it 0700; Postfix's own user must reach its data and queue directories inside.
     chmodSync(dir, 0o755);
-    const lab = new Lab(topology, { dir, id, log: options.log });
+    const lab = new Lab(topology, { dir, id, relayRuntime, log: options.log });
     const run: LabRun = { lab, topology, id, dir };
 
     let tornDown = false;
     const teardown = () => {
         if (tornDown || options.keep) return;
         tornDown = true;
-        options.log("tearing down: processes, namespaces, files");
+        options.log(`tearing down: ${relayRuntime === "container" ? "containers, their volumes, " : ""}processes, namespaces, files`);
         lab.down();
         rmSync(dir, { recursive: true, force: true });
     };
@@ -85,7 +90,7 @@ export async function withLab<T>(options: LabRunOptions, body: (run: LabRun) => 
     const signals = ["SIGINT", "SIGTERM"] as const;
     for (const signal of signals) process.on(signal, onSignal);
     try {
-        options.log(`deploying Pulumi.lab.yaml (${topology.domains.join(", ")}) into namespaces ${lab.net.prefix}-*`);
+        options.log(`deploying Pulumi.lab.yaml (${topology.domains.join(", ")}) into namespaces ${lab.net.prefix}-*; relays as ${relayRuntime === "container" ? "containers of the relay image" : "processes (entrypoint.sh)"}`);
         await lab.up();
         return await body(run);
     } finally {

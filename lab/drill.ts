@@ -259,7 +259,7 @@ export class Drill {
         const ackedBeforeKill = this.acknowledged(batch);
         const heldByMx2 = [...ackedBeforeKill.values()].filter((h) => h === mx2.hostname).length;
         const killed = this.lab.relays.kill(mx2);
-        const survivors = this.lab.net.pids(hostKey(mx2.hostname));
+        const survivors = this.lab.relays.processes(mx2);
         if (survivors.length > 0) throw new Error(`${survivors.length} processes of ${mx2.hostname} survived SIGKILL`);
         this.progress(`  killed ${killed} processes of ${mx2.hostname} (SIGKILL) with ${ackedBeforeKill.size} of ${count} acknowledged`);
         await sleep(1000);

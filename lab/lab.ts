@@ -9,7 +9,7 @@ import { labRecipient } from "./mailbox";
 import { NAMESERVERS, Nameservers } from "./nameservers";
 import { LabNetwork, hostKey } from "./net";
 import { Primary } from "./primary";
-import { Relays } from "./relays";
+import { DEFAULT_RELAY_RUNTIME, Relays, type RelayRuntimeKind } from "./relays";
 import { SENDER, Sender } from "./sender";
 import { waitFor } from "./wait";
 
@@ -18,6 +18,8 @@ export interface LabOptions {
     id: string;
     /** Relay flusher probe interval (the relay image's FLUSH_PROBE_INTERVAL). */
     probeInterval?: string;
+    /** How the relays run: entrypoint.sh as a process (the default) or the built image as containers. */
+    relayRuntime?: RelayRuntimeKind;
     log?: (message: string) => void;
 }
 
@@ -41,7 +43,7 @@ export class Lab {
         this.log = options.log ?? (() => {});
         this.dns = new Nameservers(this);
         this.primary = new Primary(this);
-        this.relays = new Relays(this, options.probeInterval ?? "5s");
+        this.relays = new Relays(this, options.probeInterval ?? "5s", options.relayRuntime ?? DEFAULT_RELAY_RUNTIME);
         this.sender = new Sender(this);
     }
 
@@ -60,6 +62,7 @@ export class Lab {
     /** Builds the network and starts every host; resolves when all answer. */
     async up(): Promise<void> {
         mkdirSync(this.dir, { recursive: true });
+        this.relays.prepare(this.log);
         this.net.create();
         for (const ns of NAMESERVERS) this.net.addHost(ns.key, ns.address);
         for (const host of mailHosts(this.topology)) {
@@ -83,11 +86,16 @@ export class Lab {
         for (const host of hosts) {
             await waitFor(`${host.name} to answer 220`, () => this.answers220(host.key, host.address), 30_000);
         }
-        this.log(`mail: primary, ${this.topology.relays.length} relays and the sending MTA answer 220`);
+        this.log(`mail: primary, ${this.topology.relays.length} relays (${this.relays.runtimeKind === "container" ? "containers" : "processes"}) and the sending MTA answer 220`);
     }
 
+    /** Removes the relays' containers and volumes (container runtime), then every namespace and process. */
     down(): void {
-        this.net.destroy();
+        try {
+            this.relays.remove();
+        } finally {
+            this.net.destroy();
+        }
     }
 
     answers220(fromKey: string, address: string, port = 25): boolean {

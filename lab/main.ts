@@ -1,16 +1,18 @@
-// npm run lab [-- --keep] [--json] [--only a,b] [--list] [--soak <messages> [--burst <n>]]
+// npm run lab [-- --keep] [--json] [--only a,b] [--list] [--soak <messages> [--burst <n>]] [--relay-runtime process|container]
 // Deploys Pulumi.lab.yaml's topology into network namespaces, runs the failover drill (or, with
 // --soak, its fault scenarios with larger bursts until that many messages were acknowledged), prints
 // the table, and removes everything it made (also on failure, Ctrl-C or SIGTERM) unless --keep.
+// --relay-runtime container runs the relays as containers of the relay image (lab/relays.ts).
 import { parseArgs } from "node:util";
 import { writeBenchmarkSection } from "./benchmarks-doc";
 import { withLab } from "./bootstrap";
 import { Drill, SCENARIOS, type Row, type Scenario } from "./drill";
 import { LabUnavailable } from "./prerequisites";
+import { RELAY_RUNTIMES, parseRelayRuntime, type RelayRuntimeKind } from "./relays";
 import { SOAK_HEADING, SOAK_SCENARIOS, defaultBurst, formatSoakTable, soak, soakSection } from "./soak";
 import { formatTable } from "./table";
 
-const USAGE = "usage: npm run lab [-- --keep] [--json] [--only id,id] [--list] [--soak <messages> [--burst <messages per scenario>]]\n";
+const USAGE = `usage: npm run lab [-- --keep] [--json] [--only id,id] [--list] [--soak <messages> [--burst <messages per scenario>]] [--relay-runtime ${RELAY_RUNTIMES.join("|")}]\n`;
 
 function fail(message: string, code = 1): never {
     process.stderr.write(`lab: ${message.trimEnd()}\n`);
@@ -50,6 +52,7 @@ async function main(): Promise<void> {
             list: { type: "boolean" },
             soak: { type: "string" },
             burst: { type: "string" },
+            "relay-runtime": { type: "string" },
             help: { type: "boolean", short: "h" },
         },
     });
@@ -60,6 +63,12 @@ async function main(): Promise<void> {
     if (values.list) {
         process.stdout.write(`${SCENARIOS.map((s) => s.id).join("\n")}\n`);
         return;
+    }
+    let relayRuntime: RelayRuntimeKind;
+    try {
+        relayRuntime = parseRelayRuntime(values["relay-runtime"]);
+    } catch (error) {
+        fail((error as Error).message);
     }
     const only = values.only?.split(",").map((s) => s.trim());
     const target = positiveInteger("soak", values.soak);
@@ -72,16 +81,16 @@ async function main(): Promise<void> {
 
     const started = Date.now();
     const progress = (message: string) => process.stderr.write(`[${((Date.now() - started) / 1000).toFixed(1).padStart(5)} s] ${message}\n`);
-    const options = { command: "lab", keep: values.keep, log: progress };
+    const options = { command: "lab", keep: values.keep, relayRuntime, log: progress };
 
     if (target !== undefined) {
         const burst = burstOption ?? defaultBurst(target);
         progress(`soak: ${scenarios.map((s) => s.id).join(", ")} in bursts of ${burst} until ${target.toLocaleString("en")} messages are acknowledged`);
         const result = await withLab({ ...options, idPrefix: "s" }, ({ lab, id }) => soak(new Drill(lab, id, progress), target, burst, progress, scenarios));
         const seconds = (Date.now() - started) / 1000;
-        writeBenchmarkSection(SOAK_HEADING, soakSection(result, seconds));
+        writeBenchmarkSection(SOAK_HEADING, soakSection(result, seconds, relayRuntime));
         progress("wrote its section of docs/BENCHMARKS.md");
-        if (values.json) process.stdout.write(`${JSON.stringify({ ...result, seconds }, null, 2)}\n`);
+        if (values.json) process.stdout.write(`${JSON.stringify({ ...result, relayRuntime, seconds }, null, 2)}\n`);
         else {
             const verdict = result.passed ? "nothing acknowledged was lost; duplicates within bounds" : `SOAK FAILED:\n  ${result.problems.join("\n  ")}`;
             process.stdout.write(`\n${formatSoakTable(result)}\n${verdict}\n(${(seconds / 60).toFixed(1)} minutes)\n`);
@@ -91,7 +100,7 @@ async function main(): Promise<void> {
 
     const rows = await withLab(options, ({ lab, id }) => drill(new Drill(lab, id, progress), scenarios, progress));
     const passed = rows.length > 0 && rows.every((r) => r.pass) && scenarios.length === rows.length;
-    if (values.json) process.stdout.write(`${JSON.stringify({ passed, seconds: (Date.now() - started) / 1000, rows }, null, 2)}\n`);
+    if (values.json) process.stdout.write(`${JSON.stringify({ passed, relayRuntime, seconds: (Date.now() - started) / 1000, rows }, null, 2)}\n`);
     else process.stdout.write(`\n${formatTable(rows)}\n${passed ? "every scenario passed: nothing acknowledged was lost" : "SOME SCENARIOS FAILED"}\n`);
     process.exit(passed ? 0 : 1);
 }

@@ -56,6 +56,8 @@ function killNamespace(ns: string, signal: NodeJS.Signals): number {
 }
 
 export class LabNetwork {
+    /** The lab's id: its namespaces, containers and volumes are named mcl-<id>-*. */
+    readonly id: string;
     readonly prefix: string;
     readonly hosts = new Map<string, LabHost>();
     private readonly switchNs: string;
@@ -63,6 +65,7 @@ export class LabNetwork {
 
     /** `existing`: a lab left behind (--keep or a killed run), to be destroyed. */
     constructor(id: string, options: { existing?: boolean } = {}) {
+        this.id = id;
         this.prefix = `mcl-${id}`;
         this.switchNs = `${this.prefix}-sw`;
         this.created = options.existing ?? false;

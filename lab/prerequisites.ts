@@ -1,7 +1,9 @@
 // What the lab needs of the machine: root (it creates network namespaces) and the real programs it
-// runs, each from a Debian package that lab/setup.sh installs.
+// runs, each from a Debian package that lab/setup.sh installs; with --relay-runtime container, also
+// what builds and runs the relay image.
 import { spawnSync } from "node:child_process";
 import { join } from "node:path";
+import type { RelayRuntimeKind } from "./relays";
 
 /** Programs the lab runs, with the Debian package that provides each (`npm run lab:setup`). */
 export const LAB_PROGRAMS: [command: string, debianPackage: string][] = [
@@ -20,6 +22,17 @@ export const LAB_PROGRAMS: [command: string, debianPackage: string][] = [
     ["bash", "bash"],
 ];
 
+/** What each relay runtime needs besides LAB_PROGRAMS (scripts/relay-image.ts builds with the container's). */
+export const RUNTIME_PROGRAMS: Record<RelayRuntimeKind, [command: string, debianPackage: string][]> = {
+    process: [],
+    container: [
+        ["podman", "podman"],
+        ["buildah", "buildah"],
+        ["runc", "runc"],
+        ["debootstrap", "debootstrap"],
+    ],
+};
+
 export const SETUP_SCRIPT = join(__dirname, "setup.sh");
 
 /** The lab cannot run on this machine as it is; the message says what to do. */
@@ -29,15 +42,15 @@ function isRoot(): boolean {
     return process.getuid?.() === 0;
 }
 
-function missingPrograms(): [command: string, debianPackage: string][] {
-    return LAB_PROGRAMS.filter(([command]) => spawnSync("sh", ["-c", `command -v ${command}`]).status !== 0);
+function missingPrograms(runtime: RelayRuntimeKind): [command: string, debianPackage: string][] {
+    return [...LAB_PROGRAMS, ...RUNTIME_PROGRAMS[runtime]].filter(([command]) => spawnSync("sh", ["-c", `command -v ${command}`]).status !== 0);
 }
 
-/** What stops the lab from running here, one line each; empty when it can run. */
-export function missingPrerequisites(): string[] {
+/** What stops the lab (with the relays in `runtime`) from running here, one line each; empty when it can run. */
+export function missingPrerequisites(runtime: RelayRuntimeKind = "process"): string[] {
     const missing: string[] = [];
     if (!isRoot()) missing.push("root: the lab creates network namespaces (run it as root)");
-    for (const [command, pkg] of missingPrograms()) missing.push(`${command} (Debian package ${pkg}; npm run lab:setup installs it)`);
+    for (const [command, pkg] of missingPrograms(runtime)) missing.push(`${command} (Debian package ${pkg}; npm run lab:setup installs it)`);
     return missing;
 }
 
@@ -46,8 +59,8 @@ export function missingPrerequisites(): string[] {
  * with lab/setup.sh (which names them; its output goes to stderr, stdout stays the command's); not as
  * root, throws LabUnavailable saying how to run it.
  */
-export function ensurePrerequisites(command: string): void {
-    const packages = () => [...new Set(missingPrograms().map(([, pkg]) => pkg))];
+export function ensurePrerequisites(command: string, runtime: RelayRuntimeKind = "process"): void {
+    const packages = () => [...new Set(missingPrograms(runtime).map(([, pkg]) => pkg))];
     if (!isRoot()) {
         const missing = packages();
         throw new LabUnavailable(
@@ -63,7 +76,7 @@ export function ensurePrerequisites(command: string): void {
     if (packages().length === 0) return;
     process.stderr.write(`${command}: missing Debian packages: ${packages().join(", ")}; installing them with lab/setup.sh\n`);
     const r = spawnSync("sh", [SETUP_SCRIPT], { stdio: ["ignore", process.stderr, process.stderr] });
-    const still = missingPrograms();
+    const still = missingPrograms(runtime);
     if (still.length > 0) {
         throw new LabUnavailable(`lab/setup.sh (exit ${r.status}) could not install what the lab needs; still missing: ${still.map(([c, p]) => `${c} (${p})`).join(", ")}`);
     }

@@ -4,6 +4,7 @@
 // SIGKILLed: the RFC 1047 window).
 import { measured } from "./benchmarks-doc";
 import { Drill, SCENARIOS, type Row, type Scenario } from "./drill";
+import type { RelayRuntimeKind } from "./relays";
 import { formatColumns } from "./table";
 
 /** Its section of docs/BENCHMARKS.md. */
@@ -124,8 +125,9 @@ export function markdownSoakTable(result: SoakResult): string {
 }
 
 /** The section for docs/BENCHMARKS.md; `seconds`: the whole command's wall time. */
-export function soakSection(result: SoakResult, seconds: number): string {
-    return `${measured(`npm run lab -- --soak ${result.target}`)}
+export function soakSection(result: SoakResult, seconds: number, relayRuntime: RelayRuntimeKind = "process"): string {
+    const runtime = relayRuntime === "process" ? "" : ` --relay-runtime ${relayRuntime}`;
+    return `${measured(`npm run lab -- --soak ${result.target}${runtime}`)}
 
 The fault scenarios of the drill (${SOAK_SCENARIOS.map((s) => `\`${s.id}\``).join(", ")}), each with
 bursts of ${result.burst} messages instead of the drill's 20-300, round after round until at least

@@ -16,6 +16,7 @@ import { replaceSection } from "../lab/benchmarks-doc";
 import { labRecipient, maildirOf } from "../lab/mailbox";
 import { SenderLog, smtpSource } from "../lab/sender";
 import { SOAK_SCENARIOS, formatSoakTable, summarise, type SoakResult } from "../lab/soak";
+import { DEFAULT_RELAY_RUNTIME, parseRelayRuntime } from "../lab/relays";
 import { ROOT, hasCommand, rawTopology, requirePrerequisite } from "./helpers";
 
 const topology = parseTopology(rawTopology("lab"));
@@ -67,6 +68,13 @@ describe("lab parts", () => {
         assert.equal(new Set(ids).size, ids.length);
         for (const id of ["all-up", "primary-stopped", "primary-4xx", "config-change", "security"]) assert.ok(ids.includes(id), id);
         assert.ok(ids.indexOf("config-change") < ids.indexOf("security"), "security must probe the restored recipient list");
+    });
+
+    it("runs the relays as processes unless --relay-runtime container is given, and refuses any other runtime", () => {
+        assert.equal(DEFAULT_RELAY_RUNTIME, "process");
+        assert.equal(parseRelayRuntime(undefined), "process");
+        assert.equal(parseRelayRuntime("container"), "container");
+        assert.throws(() => parseRelayRuntime("docker"), /--relay-runtime takes process or container, not docker/);
     });
 
     it("prints one table row per scenario with the counts", () => {
@@ -153,6 +161,48 @@ describe("failover drill (npm run lab)", () => {
         assert.ok(seconds < 300, `the drill took ${seconds.toFixed(0)} s; it must stay under 5 minutes`);
         assert.equal(spawnSync("ip", ["netns", "list"], { encoding: "utf8" }).stdout, before, "the lab left namespaces behind");
         const leftover = [...processNamespaces()].filter((ns) => !namespacesBefore.has(ns));
+        assert.deepEqual(leftover, [], "processes of the lab are still running in its (deleted) namespaces");
+    });
+});
+
+/** Names under the lab's prefix (mcl-<id>-*) in podman's store: containers, then volumes. */
+function labContainersAndVolumes(): string[] {
+    const list = (args: string[]) =>
+        spawnSync("podman", ["--runtime", "runc", "--cgroup-manager=cgroupfs", ...args], { encoding: "utf8" })
+            .stdout.split("\n")
+            .filter((n) => n.startsWith("mcl-"));
+    return [...list(["ps", "--all", "--format", "{{.Names}}"]), ...list(["volume", "ls", "--format", "{{.Name}}"])];
+}
+
+describe("failover drill with the relays as containers (npm run lab -- --relay-runtime container)", () => {
+    it("the relay image survives a SIGKILL and takes a recipient change through podman exec, and nothing is left behind", (t) => {
+        const missing = missingPrerequisites("container");
+        if (!requirePrerequisite(t, missing.length === 0, `${missing.join("; ")} (the relay image is built with buildah and run with podman)`)) return;
+        const only = ["all-up", "relay-killed", "config-change", "security"];
+        const processesBefore = processNamespaces();
+        const started = Date.now();
+        // The image is built first when podman's store lacks the current digest's (a few minutes at most).
+        const r = spawnSync(process.execPath, ["--import", "tsx", join(ROOT, "lab", "main.ts"), "--json", "--relay-runtime", "container", "--only", only.join(",")], { encoding: "utf8", timeout: 900_000 });
+        const seconds = (Date.now() - started) / 1000;
+        const result = JSON.parse(r.stdout || "{}") as { passed?: boolean; relayRuntime?: string; rows?: Row[] };
+        const rows = result.rows ?? [];
+        const table = rows.length > 0 ? formatTable(rows) : r.stderr.slice(-3000);
+        t.diagnostic(`\n${table}\n(${seconds.toFixed(0)} s, relays as containers)`);
+        assert.equal(r.status, 0, `the drill failed:\n${table}\n${rows.filter((x) => !x.pass).map((x) => `${x.scenario}: ${x.detail}`).join("\n")}`);
+        assert.equal(result.relayRuntime, "container");
+        assert.match(r.stderr, /relays \(containers\) and the sending MTA answer 220/);
+        assert.deepEqual(rows.map((x) => x.pass), only.map(() => true));
+        const killed = rows.find((x) => x.scenario.includes("SIGKILLed"))!;
+        assert.equal(killed.delivered, killed.acknowledged, killed.detail);
+        assert.doesNotMatch(killed.detail, /QUEUE LOST/);
+        assert.match(rows.find((x) => x.scenario.startsWith("config change"))!.detail, /reloaded, master \d+ kept/);
+        // Its own names only (mcl-<id>-*): another test's lab may be running beside it.
+        const prefix = /namespaces (mcl-[a-z0-9]+)-\*/.exec(r.stderr)?.[1];
+        assert.ok(prefix !== undefined, "the drill did not say its lab's prefix");
+        assert.deepEqual(labContainersAndVolumes().filter((n) => n.startsWith(`${prefix}-`)), [], "the lab left containers or volumes behind");
+        const namespaces = spawnSync("ip", ["netns", "list"], { encoding: "utf8" }).stdout.split("\n").filter((n) => n.startsWith(`${prefix}-`));
+        assert.deepEqual(namespaces, [], "the lab left namespaces behind");
+        const leftover = [...processNamespaces()].filter((ns) => !processesBefore.has(ns));
         assert.deepEqual(leftover, [], "processes of the lab are still running in its (deleted) namespaces");
     });
 });
