@@ -155,27 +155,36 @@ function git(args: string[]): { status: number | null; stdout: string; stderr: s
 async function runDiff(stack: string, ref: string, options: { json: boolean; failOnWarning: boolean; config?: string }): Promise<void> {
     if (git(["rev-parse", "--verify", "--quiet", `${ref}^{commit}`]).status !== 0) fail(`--diff: ${ref} is not a git ref or commit here (try main, origin/main, HEAD~1)`);
     const worktree = mkdtempSync(join(tmpdir(), "mailcontinuity-diff-"));
+    // fail() exits at once, past any finally: the worktree is removed first, then the problem reported.
+    let problem: string | undefined;
     try {
-        const added = git(["worktree", "add", "--detach", "--quiet", worktree, ref]);
-        if (added.status !== 0) fail(`--diff: cannot check out ${ref}: ${added.stderr.trim()}`);
-        // The ref's code runs with this checkout's packages (its node_modules is not in git).
-        symlinkSync(join(projectDir, "node_modules"), join(worktree, "node_modules"), "dir");
-        const atRef = existsSync(stackFile(worktree, stack));
-        if (!options.json) process.stderr.write(`evaluating stack ${stack} at ${ref} and in the working tree, under mocks...\n`);
-        const [now, then] = await Promise.all([planInChild(stack, projectDir, options.config), atRef ? planInChild(stack, worktree, undefined) : Promise.resolve(null)]);
-        if (now.status !== 0) fail(`in the working tree:\n${now.stderr.trim()}`);
-        if (then !== null && then.status !== 0) fail(`at ${ref}:\n${then.stderr.replaceAll(worktree, `<${ref}>`).trim()}`);
-        const report = buildDiffReport(stack, ref, then === null ? null : (JSON.parse(then.stdout) as Plan), JSON.parse(now.stdout) as Plan);
-        process.stdout.write(options.json ? `${JSON.stringify(report, null, 2)}\n` : formatDiffMarkdown(report));
-        if (options.failOnWarning && report.warnings.length > 0) {
-            process.stderr.write(`${report.warnings.length} warning(s) (--fail-on warning)\n`);
-            process.exitCode = EXIT_WARNINGS;
-        }
+        problem = await diffIn(worktree, stack, ref, options);
     } finally {
         git(["worktree", "remove", "--force", worktree]);
         rmSync(worktree, { recursive: true, force: true });
         git(["worktree", "prune"]);
     }
+    if (problem !== undefined) fail(problem);
+}
+
+/** Writes the report and returns nothing, or returns why it could not. */
+async function diffIn(worktree: string, stack: string, ref: string, options: { json: boolean; failOnWarning: boolean; config?: string }): Promise<string | undefined> {
+    const added = git(["worktree", "add", "--detach", "--quiet", worktree, ref]);
+    if (added.status !== 0) return `--diff: cannot check out ${ref}: ${added.stderr.trim()}`;
+    // The ref's code runs with this checkout's packages (its node_modules is not in git).
+    symlinkSync(join(projectDir, "node_modules"), join(worktree, "node_modules"), "dir");
+    const atRef = existsSync(stackFile(worktree, stack));
+    if (!options.json) process.stderr.write(`evaluating stack ${stack} at ${ref} and in the working tree, under mocks...\n`);
+    const [now, then] = await Promise.all([planInChild(stack, projectDir, options.config), atRef ? planInChild(stack, worktree, undefined) : Promise.resolve(null)]);
+    if (now.status !== 0) return `in the working tree:\n${now.stderr.trim()}`;
+    if (then !== null && then.status !== 0) return `at ${ref}:\n${then.stderr.replaceAll(worktree, `<${ref}>`).trim()}`;
+    const report = buildDiffReport(stack, ref, then === null ? null : (JSON.parse(then.stdout) as Plan), JSON.parse(now.stdout) as Plan);
+    process.stdout.write(options.json ? `${JSON.stringify(report, null, 2)}\n` : formatDiffMarkdown(report));
+    if (options.failOnWarning && report.warnings.length > 0) {
+        process.stderr.write(`${report.warnings.length} warning(s) (--fail-on warning)\n`);
+        process.exitCode = EXIT_WARNINGS;
+    }
+    return undefined;
 }
 
 main().catch((error: unknown) => fail(`plan failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`));

@@ -1,12 +1,13 @@
 // npm run plan -- --stack <s> --diff <ref>: what a pull request does, read by reviewers. The base is
 // HEAD (code and config); the change is a config file given with --config, as a PR would propose it.
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import type { DiffReport } from "../lib/plan/diff-report";
-import { inBatches, rawTopology, runPlanAsync, writeStackFile } from "./helpers";
+import { ROOT, inBatches, rawTopology, runPlanAsync, writeStackFile } from "./helpers";
 
 type Raw = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -86,5 +87,8 @@ describe("plan --diff", () => {
         assert.doesNotMatch(invalid.stderr, /at .*\.ts:\d+/, "a stack trace leaked");
         assert.equal(unknown.status, 1);
         assert.match(unknown.stderr, /no-such-ref-anywhere is not a git ref or commit here/);
+        // A refused side still removes its temporary worktree (no other test here is running a diff now).
+        const worktrees = spawnSync("git", ["worktree", "list", "--porcelain"], { cwd: ROOT, encoding: "utf8" }).stdout;
+        assert.deepEqual(worktrees.split("\n").filter((l) => l.includes("mailcontinuity-diff-")), []);
     });
 });
