@@ -6,14 +6,14 @@
 // Then the offline plan's wall time. Medians of BENCH_RUNS runs (default 3) go to docs/BENCHMARKS.md,
 // in the two sections this command owns (the others are kept).
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { parseArgs } from "node:util";
-import { dump, load } from "js-yaml";
+import { dump } from "js-yaml";
 import { scaleTopology } from "../lib/plan/scale-fixture";
-import { stackFile } from "../lib/plan/stack-config";
+import { readRawTopology } from "../lib/plan/stack-config";
 import { CONFIG_KEY } from "../lib/topology/validate";
 import type { Relay } from "../lib/topology/schema";
 import { measured, writeBenchmarkSection } from "./benchmarks-doc";
@@ -34,11 +34,6 @@ const SCALE_DOMAINS = 20;
 const SCALE_RECIPIENTS = 10_000;
 export const RELAY_HEADING = "Relay recovery and acceptance (lab, side by side)";
 export const PLAN_HEADING = "Offline plan (`npm run plan`)";
-
-function rawStackTopology(stack: string): Record<string, unknown> {
-    const doc = load(readFileSync(stackFile(ROOT, stack), "utf8")) as { config: Record<string, unknown> };
-    return doc.config[CONFIG_KEY] as Record<string, unknown>;
-}
 
 type Kind = "this relay" | "textbook backup MX";
 
@@ -139,7 +134,7 @@ function benchPlan(dir: string): { rows: string[]; medians: Map<string, number> 
     const rows: string[] = [];
     const medians = new Map<string, number>();
     const scaleFile = join(dir, "Pulumi.scale.yaml");
-    writeFileSync(scaleFile, dump({ config: { [CONFIG_KEY]: scaleTopology(rawStackTopology("prod"), SCALE_DOMAINS, SCALE_RECIPIENTS) } }));
+    writeFileSync(scaleFile, dump({ config: { [CONFIG_KEY]: scaleTopology(readRawTopology(ROOT, "prod"), SCALE_DOMAINS, SCALE_RECIPIENTS) } }));
     const cases: [string, string[]][] = [
         ["require('@pulumi/pulumi') alone", ["-e", "require('@pulumi/pulumi')"]],
         ...["prod", "us"].map((s): [string, string[]] => [`plan --stack ${s} --json`, ["--import", "tsx", "scripts/plan.ts", "--stack", s, "--json"]]),

@@ -100,10 +100,11 @@ async function main(): Promise<void> {
     } catch (error) {
         fail((error as Error).message);
     }
-    if (options.strict && config.config[CONFIG_KEY] !== undefined) {
+    const rawTopology = config.config[CONFIG_KEY] === undefined ? undefined : (JSON.parse(config.config[CONFIG_KEY]) as unknown);
+    if (options.strict && rawTopology !== undefined) {
         let problems: ReturnType<typeof deploymentProblems> = [];
         try {
-            problems = deploymentProblems(parseTopology(JSON.parse(config.config[CONFIG_KEY])));
+            problems = deploymentProblems(parseTopology(rawTopology));
         } catch {
             // An invalid topology is reported, with every path, by the program itself below.
         }
@@ -129,7 +130,6 @@ async function main(): Promise<void> {
 
     const duplicates = duplicateUrns(registrations);
     if (duplicates.length > 0) fail(`resource names are not unique; Pulumi would refuse:\n  ${duplicates.join("\n  ")}`);
-    const rawTopology = config.config[CONFIG_KEY] === undefined ? undefined : (JSON.parse(config.config[CONFIG_KEY]) as unknown);
     const plan = buildPlan(stack, registrations, outputs, rawTopology);
     process.stdout.write(options.json ? `${JSON.stringify(plan, null, 2)}\n` : formatPlanText(plan));
 }

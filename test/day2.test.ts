@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { diffPlans, type Operation, type ResourceChange } from "../lib/plan/diff";
 import { REPLACEMENT_RULES } from "../lib/plan/replacement";
+import { HOLDS_MAIL, holdsBytes } from "../lib/plan/diff-report";
 import type { Plan } from "../lib/plan/report";
 import { inBatches, rawTopology, runPlanAsync, writeStackFile } from "./helpers";
 
@@ -159,13 +160,7 @@ const CHANGES: Change[] = [
 ];
 
 const DNS_TYPES = ["cloudflare:index/dnsRecord:DnsRecord", "aws:route53/record:Record"];
-const HOLDS_MAIL_OR_IS_POINTED_AT = ["aws:ebs/volume:Volume", "docker:index/volume:Volume", "aws:ec2/eip:Eip", "aws:route53/zone:Zone"];
-
-/** An EC2 relay's Docker volume only binds the EBS queue disk (which is checked itself): it holds no bytes. */
-function holdsBytes(plan: Plan, name: string): boolean {
-    const r = plan.resources.find((x) => x.name === name);
-    return (r?.inputs.driverOpts as { o?: string } | undefined)?.o !== "bind";
-}
+const HOLDS_MAIL_OR_IS_POINTED_AT = Object.keys(HOLDS_MAIL);
 
 /** What a DNS resource is: its zone, name and type (and, for MX, the host it names). */
 function dnsIdentity(plan: Plan, name: string): string {

@@ -1,22 +1,19 @@
 import { spawn, spawnSync } from "node:child_process";
-import { readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { TestContext } from "node:test";
-import { dump, load } from "js-yaml";
+import { dump } from "js-yaml";
 import type { Plan } from "../lib/plan/report";
+import { listStacks, readRawTopology } from "../lib/plan/stack-config";
 
 export const ROOT = join(__dirname, "..");
 
 export function stackNames(): string[] {
-    return readdirSync(ROOT)
-        .map((f) => /^Pulumi\.(.+)\.yaml$/.exec(f)?.[1])
-        .filter((s): s is string => s !== undefined)
-        .sort();
+    return listStacks(ROOT);
 }
 
 export function rawTopology(stack: string): Record<string, unknown> {
-    const doc = load(readFileSync(join(ROOT, `Pulumi.${stack}.yaml`), "utf8")) as { config: Record<string, unknown> };
-    return structuredClone(doc.config["mailcontinuity:topology"]) as Record<string, unknown>;
+    return readRawTopology(ROOT, stack);
 }
 
 export interface PlanRun {

@@ -39,12 +39,18 @@ export interface DiffReport {
     mx: { before: MxRow[]; after: MxRow[] };
 }
 
-const HOLDS_MAIL: Record<string, string> = {
+/** What holds mail, or what others point at: never to be replaced or deleted by surprise. */
+export const HOLDS_MAIL: Record<string, string> = {
     "aws:ebs/volume:Volume": "data volume (mail or relay queue)",
     "docker:index/volume:Volume": "relay queue volume",
     "aws:ec2/eip:Eip": "Elastic IP (DNS and the other hosts point at it)",
     "aws:route53/zone:Zone": "hosted zone (the registrar points at its nameservers)",
 };
+
+/** An EC2 relay's Docker volume only binds its EBS queue disk (which counts itself): it holds no bytes. */
+export function holdsBytes(plan: Plan, name: string): boolean {
+    return (plan.resources.find((r) => r.name === name)?.inputs.driverOpts as { o?: string } | undefined)?.o !== "bind";
+}
 
 function emptyPlan(stack: string): Plan {
     return { stack, resources: [], dns: [], outputs: {} };
@@ -92,10 +98,9 @@ function topologyOf(plan: Plan): RawTopology {
 
 function warningsFor(before: Plan, after: Plan, resources: ResourceChange[], newStack: boolean): Warning[] {
     const warnings: Warning[] = [];
-    const hasBytes = (plan: Plan, name: string) => (plan.resources.find((r) => r.name === name)?.inputs.driverOpts as { o?: string } | undefined)?.o !== "bind";
     for (const c of resources) {
         const what = HOLDS_MAIL[c.type];
-        if (what !== undefined && (c.operation === "replace" || c.operation === "delete") && hasBytes(before, c.name)) {
+        if (what !== undefined && (c.operation === "replace" || c.operation === "delete") && holdsBytes(before, c.name)) {
             const outcome =
                 c.protect === true
                     ? "it is protected, so `pulumi up` stops here until it is unprotected by hand"

@@ -67,3 +67,10 @@ export function readStackConfig(file: string, project: string): StackConfig {
     }
     return { config, secretKeys };
 }
+
+/** The topology exactly as a stack file writes it (before validation), a fresh copy each call. */
+export function readRawTopology(projectDir: string, stack: string, project = "mailcontinuity"): Record<string, unknown> {
+    const raw = readStackConfig(stackFile(projectDir, stack), project).config[`${project}:topology`];
+    if (raw === undefined) throw new Error(`${stackFile(projectDir, stack)} has no ${project}:topology`);
+    return JSON.parse(raw) as Record<string, unknown>;
+}
