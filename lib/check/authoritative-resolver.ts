@@ -1,0 +1,32 @@
+// A resolver in the shape of dns.promises.resolve (what mailauth's SPF evaluator takes) that asks the
+// stack's own authoritative nameservers for names in its domains, so policy checks see what the
+// providers publish, not a recursive resolver's cache; other names (an SPF include) go the usual way.
+import { promises as systemDns } from "node:dns";
+import { zoneOf } from "../topology/placement";
+import { queryAuthoritative, type QueryOptions, type QueryType } from "./dns-query";
+import type { Nameserver } from "./dns";
+
+function notFound(name: string, code: "ENOTFOUND" | "ENODATA"): Error {
+    return Object.assign(new Error(`${code} ${name}`), { code });
+}
+
+export type Resolver = (name: string, type: string) => Promise<string[][] | string[] | { exchange: string; priority: number }[]>;
+
+export function authoritativeResolver(nameservers: Record<string, Nameserver[]>, query: QueryOptions): Resolver {
+    const domains = Object.keys(nameservers);
+    return async (name, type) => {
+        const zone = zoneOf(name.toLowerCase().replace(/\.$/, ""), domains);
+        if (zone === undefined || !["A", "AAAA", "MX", "TXT"].includes(type)) return systemDns.resolve(name, type as "A") as Promise<string[]>;
+        for (const server of nameservers[zone]) {
+            const answer = await queryAuthoritative(server.address, name, type as QueryType, query);
+            if (!answer.authoritative) continue;
+            if (answer.rcode === "NXDOMAIN") throw notFound(name, "ENOTFOUND");
+            if (answer.rcode !== "NOERROR") continue;
+            if (answer.values.length === 0) throw notFound(name, "ENODATA");
+            if (type === "TXT") return answer.values.map((v) => [v]);
+            if (type === "MX") return answer.values.map((v) => ({ priority: Number(v.split(" ")[0]), exchange: v.split(" ")[1].replace(/\.$/, "") }));
+            return answer.values;
+        }
+        throw Object.assign(new Error(`no nameserver of ${zone} answered for ${name} ${type}`), { code: "ESERVFAIL" });
+    };
+}

@@ -1,0 +1,16 @@
+// Two answers mean the same when they differ only in order, case, a trailing dot or TXT chunking
+// (presentation() joins the chunks before this sees them).
+import type { QueryType } from "./dns-query";
+
+export function normaliseValue(type: QueryType, value: string): string {
+    if (type === "TXT") return value;
+    return value.trim().toLowerCase().replace(/\.$/, "").replace(/\.(\s)/g, "$1");
+}
+
+export function normaliseSet(type: QueryType, values: string[]): string[] {
+    return [...new Set(values.map((v) => normaliseValue(type, v)))].sort();
+}
+
+export function sameSet(a: string[], b: string[]): boolean {
+    return a.length === b.length && a.every((v, i) => v === b[i]);
+}

@@ -1,0 +1,109 @@
+// Policy: what receivers of the domain's mail, and senders to it, evaluate. SPF for every MX address
+// (mailauth's evaluator), DMARC present, and the MTA-STS policy, fetched over HTTPS when the mode is
+// not none, parsed by mailauth and checked to list every MX host.
+import { request } from "node:https";
+import { rootCertificates } from "node:tls";
+import { spf } from "mailauth/lib/spf";
+import { parsePolicy, validateMx } from "mailauth/lib/mta-sts";
+import type { Expectation } from "./expectation";
+import type { Finding } from "./findings";
+import type { Resolver } from "./authoritative-resolver";
+
+export interface PolicyOptions {
+    resolver: Resolver;
+    /** MX host addresses to evaluate SPF for (the plan's, else what DNS serves). */
+    addresses: Record<string, string>;
+    timeoutMs: number;
+    ca?: string[];
+}
+
+function fetchPolicyText(domain: string, address: string, options: PolicyOptions): Promise<string> {
+    const servername = `mta-sts.${domain}`;
+    return new Promise((resolve, reject) => {
+        const req = request(
+            {
+                host: address,
+                servername,
+                headers: { host: servername },
+                path: "/.well-known/mta-sts.txt",
+                timeout: options.timeoutMs,
+                // RFC 8461 3.3: the policy host's certificate must be valid for its name.
+                ca: options.ca ? [...rootCertificates, ...options.ca] : undefined,
+            },
+            (res) => {
+                let body = "";
+                res.setEncoding("utf8");
+                res.on("data", (c: string) => (body += c));
+                res.on("end", () => (res.statusCode === 200 ? resolve(body) : reject(new Error(`HTTP ${res.statusCode}`))));
+            },
+        );
+        req.on("timeout", () => req.destroy(new Error(`no answer within ${options.timeoutMs} ms`)));
+        req.on("error", reject);
+        req.end();
+    });
+}
+
+export async function checkPolicy(expectation: Expectation, options: PolicyOptions): Promise<Finding[]> {
+    const findings: Finding[] = [];
+    await Promise.all(
+        expectation.domains.map(async (domain) => {
+            const add = (check: string, severity: Finding["severity"], detail: string, meaning?: string, action?: string) =>
+                findings.push({ area: "policy", subject: domain, where: "", check, severity, detail, ...(meaning ? { meaning } : {}), ...(action ? { action } : {}) });
+
+            for (const host of expectation.mxHosts) {
+                const ip = options.addresses[host.hostname];
+                if (ip === undefined) continue;
+                const result = await spf({ ip, sender: `postmaster@${domain}`, helo: host.hostname, mta: "mailcontinuity-check", resolver: options.resolver as never });
+                const status = result.status.result;
+                if (status === "pass") add(`SPF ${host.hostname}`, "ok", `${ip} passes for ${domain}`);
+                else
+                    add(
+                        `SPF ${host.hostname}`,
+                        "problem",
+                        `${ip} gets ${status} for ${domain}${result.info ? ` (${result.info})` : ""}`,
+                        "mail this host sends for the domain (bounces, forwarded mail) fails SPF and, with DMARC, may be refused",
+                        "the SPF record must cover every MX address (the stack publishes v=spf1 mx); check the MX and A records above",
+                    );
+            }
+
+            try {
+                const dmarc = ((await options.resolver(`_dmarc.${domain}`, "TXT")) as string[][]).map((r) => r.join("")).filter((r) => /^v=DMARC1\b/i.test(r));
+                if (dmarc.length === 1) add("DMARC", "ok", dmarc[0]);
+                else add("DMARC", "problem", dmarc.length === 0 ? "no v=DMARC1 record" : `${dmarc.length} v=DMARC1 records (receivers ignore them all)`, "receivers apply no DMARC policy and send no reports", "pulumi up publishes the stack's one record");
+            } catch (error) {
+                add("DMARC", "problem", `_dmarc.${domain}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`, "receivers apply no DMARC policy and send no reports", "pulumi up publishes it");
+            }
+
+            if (expectation.mtaStsMode === "none") return;
+            const enforce = expectation.mtaStsMode === "enforce";
+            const unserved = (detail: string) =>
+                add(
+                    "MTA-STS policy",
+                    enforce ? "problem" : "warning",
+                    detail,
+                    enforce ? "senders with a cached policy keep enforcing it; new ones get none" : "senders ignore the _mta-sts record: no TLS reports, no protection",
+                    `serve the stack's mtaStsPolicy output at https://mta-sts.${domain}/.well-known/mta-sts.txt`,
+                );
+            let address: string | undefined;
+            try {
+                address = ((await options.resolver(`mta-sts.${domain}`, "A")) as string[])[0];
+            } catch (error) {
+                unserved(`mta-sts.${domain} has no address (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
+                return;
+            }
+            let text: string;
+            try {
+                text = await fetchPolicyText(domain, address, options);
+            } catch (error) {
+                unserved(`https://mta-sts.${domain}/.well-known/mta-sts.txt: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+                return;
+            }
+            const served = parsePolicy(text);
+            const missing = expectation.mxHosts.filter((h) => !validateMx(h.hostname, served).valid).map((h) => h.hostname);
+            if (served.mode !== expectation.mtaStsMode) add("MTA-STS policy", "problem", `served with mode ${served.mode}; the stack says ${expectation.mtaStsMode}`, "senders apply a policy other than the one the stack declares", "serve the stack's mtaStsPolicy output");
+            else if (missing.length > 0) add("MTA-STS policy", "problem", `does not list ${missing.join(", ")}`, enforce ? "senders enforcing the policy refuse to deliver to these MX hosts" : "TLS reports will flag these MX hosts", "serve the stack's mtaStsPolicy output (it lists every MX)");
+            else add("MTA-STS policy", "ok", `mode ${served.mode}, lists every MX host`);
+        }),
+    );
+    return findings;
+}

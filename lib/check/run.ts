@@ -1,0 +1,54 @@
+// One run of the live checker: the plan's expectation against DNS (every nameserver), SMTP (every MX
+// host) and policy, the parts side by side so a dead host or nameserver costs its timeout once.
+import type { Plan } from "../plan/report";
+import { authoritativeResolver } from "./authoritative-resolver";
+import { checkDns, type Nameserver } from "./dns";
+import { DEFAULT_QUERY_OPTIONS } from "./dns-query";
+import { buildExpectation, type StackOutputs } from "./expectation";
+import { summarise, type Area, type CheckReport, type Finding } from "./findings";
+import { checkPolicy } from "./policy";
+import { checkMxHost, DEFAULT_SMTP_OPTIONS } from "./smtp";
+
+export interface CheckOptions {
+    only: Area[];
+    nameservers?: Nameserver[];
+    outputs?: StackOutputs;
+    ca?: string[];
+    smtpPort?: number;
+}
+
+export interface CheckRun {
+    report: CheckReport;
+    /** Nothing could be reached at all (no nameserver found, no MX host answered): probably no network. */
+    unreachable: boolean;
+}
+
+export async function runCheck(plan: Plan, options: CheckOptions): Promise<CheckRun> {
+    const started = Date.now();
+    const expectation = buildExpectation(plan, options.outputs);
+    const findings: Finding[] = [];
+    // DNS always runs: SMTP and policy need its nameservers and the addresses it observes.
+    const dns = await checkDns(expectation, { nameservers: options.nameservers, query: DEFAULT_QUERY_OPTIONS });
+    if (options.only.includes("dns")) findings.push(...dns.findings);
+    const addresses: Record<string, string> = {};
+    for (const host of expectation.mxHosts) {
+        const address = host.address ?? dns.observedAddresses[host.hostname];
+        if (address !== undefined) addresses[host.hostname] = address;
+    }
+    const [smtp, policy] = await Promise.all([
+        options.only.includes("smtp")
+            ? Promise.all(expectation.mxHosts.map((h) => checkMxHost(expectation, h, addresses[h.hostname] ?? null, { ...DEFAULT_SMTP_OPTIONS, ca: options.ca, port: options.smtpPort })))
+            : Promise.resolve([]),
+        options.only.includes("policy")
+            ? checkPolicy(expectation, { resolver: authoritativeResolver(dns.nameservers, DEFAULT_QUERY_OPTIONS), addresses, timeoutMs: 5000, ca: options.ca })
+            : Promise.resolve([]),
+    ]);
+    findings.push(...smtp.flat(), ...policy);
+    const noNameserver = Object.values(dns.nameservers).every((s) => s.length === 0);
+    const smtpFindings = smtp.flat();
+    const noHost = smtpFindings.length > 0 && smtpFindings.every((f) => f.check === "connection" || f.check === "address");
+    return {
+        report: summarise(plan.stack, dns.nameservers, findings, (Date.now() - started) / 1000),
+        unreachable: noNameserver && (noHost || !options.only.includes("smtp")),
+    };
+}

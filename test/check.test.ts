@@ -1,0 +1,117 @@
+// The live checker's pure parts: what it expects from the plan, how it compares answers, how it
+// reports and what it prints since the last run. The checker against real servers is in the lab
+// (scenarios check-healthy, check-ns-servfail, check-drift in test/lab.test.ts).
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { join } from "node:path";
+import { before, describe, it } from "node:test";
+import * as packet from "dns-packet";
+import type { Plan } from "../lib/plan/report";
+import { buildExpectation, recipientsToTry } from "../lib/check/expectation";
+import { presentation } from "../lib/check/dns-query";
+import { parseNameserverList } from "../lib/check/dns";
+import { normaliseSet, sameSet } from "../lib/check/normalise";
+import { changesSince, formatChanges, formatReport, summarise, type Finding } from "../lib/check/findings";
+import { relayTestDomain } from "../lib/check/smtp";
+import { parseTopology } from "../lib/topology/validate";
+import { ROOT, rawTopology, runPlanAsync } from "./helpers";
+
+const plans: Record<string, Plan> = {};
+before(async () => {
+    for (const stack of ["prod", "lab"]) plans[stack] = (await runPlanAsync(["--stack", stack, "--json"])).plan!;
+});
+
+describe("the checker's expectation is the plan", () => {
+    it("expects every record set the plan publishes, with the configured values", () => {
+        const e = buildExpectation(plans.lab);
+        const mx = e.rrsets.find((r) => r.name === "example.com" && r.type === "MX");
+        assert.deepEqual(mx?.values, ["10 mail.example.com", "20 mx2.example.com", "30 mx3.example.com"]);
+        assert.deepEqual(e.rrsets.find((r) => r.name === "mx3.example.com" && r.type === "A")?.values, ["203.0.113.30"]);
+        assert.deepEqual(e.rrsets.find((r) => r.name === "_dmarc.example.com")?.values, ["v=DMARC1; p=none; rua=mailto:ops@example.com"]);
+        assert.deepEqual(e.mxHosts.map((h) => [h.hostname, h.priority, h.role, h.address]), [
+            ["mail.example.com", 10, "primary", "192.0.2.10"],
+            ["mx2.example.com", 20, "relay", "198.51.100.20"],
+            ["mx3.example.com", 30, "relay", "203.0.113.30"],
+        ]);
+    });
+
+    it("never takes a mock for a fact: Elastic IPs and provider nameservers come from stack outputs or are compared between nameservers", () => {
+        const e = buildExpectation(plans.prod);
+        const primary = e.mxHosts.find((h) => h.role === "primary")!;
+        assert.equal(primary.address, null, "the primary's Elastic IP is not known offline");
+        assert.equal(e.rrsets.find((r) => r.name === primary.hostname && r.type === "A")?.values, null);
+        assert.equal(e.rrsets.find((r) => r.type === "NS")?.values, null);
+        const docker = e.mxHosts.find((h) => h.hostname === "mx2.example.com")!;
+        assert.equal(docker.address, "198.51.100.20", "a Docker relay's address is configured, so it is a fact");
+
+        const deployed = buildExpectation(plans.prod, { hostAddresses: { "mail.example.com": "192.0.2.99" }, nameservers: { "example.com": ["Ada.NS.Cloudflare.com.", "ns-1.awsdns-1.com"] } });
+        assert.equal(deployed.mxHosts.find((h) => h.role === "primary")!.address, "192.0.2.99");
+        assert.deepEqual(deployed.rrsets.find((r) => r.type === "NS")?.values, ["ada.ns.cloudflare.com", "ns-1.awsdns-1.com"]);
+    });
+
+    it("tries a listed recipient and an unknown one, except where a whole domain is accepted", () => {
+        const topology = parseTopology(rawTopology("lab"));
+        assert.deepEqual(recipientsToTry(topology, "example.com"), { listed: "alice@example.com", refusesUnknown: true });
+        const wildcard = parseTopology({ ...rawTopology("lab"), recipients: ["@example.com"] });
+        assert.deepEqual(recipientsToTry(wildcard, "example.com"), { listed: "postmaster@example.com", refusesUnknown: false });
+        assert.equal(relayTestDomain(["example.com"]), "example.net");
+        assert.equal(relayTestDomain(["example.net", "example.com"]), "example.org");
+    });
+});
+
+describe("comparing answers", () => {
+    it("treats order, case, a trailing dot and TXT chunking as the same answer", () => {
+        assert.ok(sameSet(normaliseSet("MX", ["20 MX2.Example.com.", "10 mail.example.com"]), ["10 mail.example.com", "20 mx2.example.com"]));
+        assert.ok(!sameSet(normaliseSet("MX", ["10 mail.example.com"]), ["10 mail.example.com", "20 mx2.example.com"]));
+        const txt = packet.decode(
+            packet.encode({ type: "response", id: 1, flags: packet.AUTHORITATIVE_ANSWER, questions: [{ type: "TXT", name: "example.com" }], answers: [{ type: "TXT", name: "example.com", data: ["v=spf1 ", "mx ~all"] }] }),
+        );
+        assert.equal(presentation(txt.answers![0]), "v=spf1 mx ~all");
+        assert.ok(txt.flag_aa);
+    });
+
+    it("reads --nameservers as addresses or name=address, and refuses names without an address", () => {
+        assert.deepEqual(parseNameserverList("192.0.2.53, ns2=198.51.100.53"), [
+            { name: "192.0.2.53", address: "192.0.2.53" },
+            { name: "ns2", address: "198.51.100.53" },
+        ]);
+        assert.throws(() => parseNameserverList("ns1.example.com"), /not an IP address/);
+    });
+});
+
+describe("the report", () => {
+    const problem: Finding = { area: "dns", subject: "example.com", where: "ns1.example.com 192.0.2.53", check: "answers", severity: "problem", detail: "SERVFAIL for MX example.com", meaning: "m", action: "a" };
+    const ok: Finding = { area: "smtp", subject: "mx2.example.com (MX 20, relay)", where: "198.51.100.20", check: "relay test", severity: "ok", detail: "refused" };
+
+    it("counts problems and warnings and prints failures with what they mean and what to do", () => {
+        const report = summarise("lab", { "example.com": [{ name: "ns1.example.com", address: "192.0.2.53" }] }, [ok, problem], 1.234);
+        assert.equal(report.problems, 1);
+        assert.equal(report.seconds, 1.23);
+        const text = formatReport(report);
+        assert.match(text, /nameservers of example\.com: ns1\.example\.com \(192\.0\.2\.53\)/);
+        assert.match(text, /PROBLEM +dns +answers +ns1\.example\.com 192\.0\.2\.53: SERVFAIL for MX example\.com\n +means: m\n +do: +a/);
+        assert.match(text, /mx2\.example\.com \(MX 20, relay\)\n +ok +1 check passed/);
+    });
+
+    it("prints only what changed since the last run", () => {
+        const last = summarise("lab", {}, [problem, ok], 1);
+        const now = summarise("lab", {}, [{ ...problem, severity: "ok", detail: "answers" }, ok], 1);
+        const changes = changesSince(last, now);
+        assert.equal(changes.length, 1);
+        assert.match(formatChanges(changes, now), /^changed +PROBLEM -> ok dns \| example\.com \| ns1\.example\.com 192\.0\.2\.53 \| answers: answers$/m);
+        assert.match(formatChanges(changesSince(now, now), now), /^no change since the last run/);
+    });
+});
+
+describe("npm run check", () => {
+    it("exits 2 with the reason when it cannot run, and names the stacks", () => {
+        const run = (args: string[]) => spawnSync(process.execPath, ["--import", "tsx", join(ROOT, "scripts/check.ts"), ...args], { encoding: "utf8", timeout: 60_000 });
+        const noStack = run([]);
+        assert.equal(noStack.status, 2);
+        assert.match(noStack.stderr, /--stack is required \(lab, prod, us\)/);
+        const unknownStack = run(["--stack", "nowhere"]);
+        assert.equal(unknownStack.status, 2);
+        assert.match(unknownStack.stderr, /the offline plan of stack nowhere failed/);
+        assert.equal(run(["--stack", "lab", "--only", "dns,mail"]).status, 2);
+    });
+});
