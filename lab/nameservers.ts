@@ -21,8 +21,9 @@ export class Nameservers {
         return NAMESERVERS.map((n) => n.address);
     }
 
-    zoneFiles(): Record<string, string> {
-        const records = buildRecordSet(this.lab.topology, (h) => this.lab.addressOf(h));
+    /** `without`: hostnames left out of the zone (their MX, A and SPF records), as a stale copy would. */
+    zoneFiles(without: string[] = []): Record<string, string> {
+        const records = buildRecordSet(this.lab.topology, (h) => this.lab.addressOf(h)).filter((r) => !without.includes(r.name) && !(r.type === "MX" && without.includes(String(r.content))));
         const nameserversIn = (zone: string): Nameserver[] => NAMESERVERS.map((n) => ({ hostname: `${n.key}.${zone}`, address: n.address }));
         const files: Record<string, string> = {};
         for (const zone of this.lab.topology.domains) files[zone] = renderZoneFile(zone, records, nameserversIn(zone));
@@ -35,12 +36,15 @@ export class Nameservers {
         return files;
     }
 
-    /** Writes the NSD config and starts it; `broken` zones get a file NSD cannot load, so it answers SERVFAIL. */
-    start(key: string, broken: string[] = []): void {
+    /**
+     * Writes the NSD config and starts it; `broken` zones get a file NSD cannot load, so it answers
+     * SERVFAIL; hosts `without` are left out, as in a stale zone.
+     */
+    start(key: string, broken: string[] = [], without: string[] = []): void {
         const dir = this.lab.path(key);
         mkdirSync(dir, { recursive: true });
         const address = NAMESERVERS.find((n) => n.key === key)!.address;
-        const zones = this.zoneFiles();
+        const zones = this.zoneFiles(without);
         for (const [zone, text] of Object.entries(zones)) {
             writeFileSync(join(dir, `${zone}.zone`), broken.includes(zone) ? "this is not a zone file\n" : text);
         }
