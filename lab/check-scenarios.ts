@@ -58,11 +58,11 @@ function row(scenario: string, started: number, failures: string[], run: Checker
     };
 }
 
-/** Restarts a nameserver with a changed zone, runs the checker, and restores the nameserver. */
-async function withNameserver(lab: Lab, key: string, change: { broken?: string[]; without?: string[] }, ready: () => boolean): Promise<CheckerRun> {
+/** Restarts a nameserver with a changed zone (or none: `down`), runs the checker, and restores it. */
+async function withNameserver(lab: Lab, key: string, change: { broken?: string[]; without?: string[]; down?: true }, ready: () => boolean): Promise<CheckerRun> {
     lab.dns.stop(key);
     await sleep(500);
-    lab.dns.start(key, change.broken ?? [], change.without ?? []);
+    if (change.down !== true) lab.dns.start(key, change.broken ?? [], change.without ?? []);
     try {
         await waitFor(`${key} to serve the changed zone`, ready, 10_000);
         return runChecker(lab);
@@ -101,6 +101,22 @@ export async function checkNameserverServfail(lab: Lab): Promise<Row> {
     }
     if (problems(run).some((f) => f.where.includes(ns2.address))) failures.push(`it blames ${ns2.key}, which answered`);
     return row("checker: ns1 answers SERVFAIL", started, failures, run);
+}
+
+/** The issue's bound: a dead nameserver costs the checker at most a few seconds, not a minute. */
+const DEAD_NAMESERVER_RUN_LIMIT_S = 15;
+
+export async function checkNameserverDown(lab: Lab): Promise<Row> {
+    const started = Date.now();
+    const [ns1] = NAMESERVERS;
+    const domain = lab.topology.domains[0];
+    const run = await withNameserver(lab, ns1.key, { down: true }, () => lab.dns.dig(SENDER.key, ns1.address, domain, "MX").status === "TIMEOUT");
+    const failures: string[] = [];
+    if (run.status !== 1) failures.push(`the checker exited ${run.status}, not 1`);
+    const atNs1 = problems(run).find((f) => f.where.includes(ns1.address) && f.check === "answers");
+    if (atNs1 === undefined || !atNs1.detail.includes("TIMEOUT")) failures.push(`no finding names ${ns1.key} (${ns1.address}) as not answering`);
+    if (run.seconds > DEAD_NAMESERVER_RUN_LIMIT_S) failures.push(`the run took ${run.seconds.toFixed(1)} s with a dead nameserver (limit ${DEAD_NAMESERVER_RUN_LIMIT_S} s)`);
+    return row("checker: ns1 down", started, failures, run);
 }
 
 export async function checkDrift(lab: Lab): Promise<Row> {

@@ -12,13 +12,21 @@ function notFound(name: string, code: "ENOTFOUND" | "ENODATA"): Error {
 
 export type Resolver = (name: string, type: string) => Promise<string[][] | string[] | { exchange: string; priority: number }[]>;
 
-export function authoritativeResolver(nameservers: Record<string, Nameserver[]>, query: QueryOptions): Resolver {
+/**
+ * `failing`: servers the DNS check saw fail. They are asked last, and a server that times out here
+ * is not asked again: an SPF evaluation makes a dozen lookups, and each would otherwise wait out the
+ * dead server's timeout first.
+ */
+export function authoritativeResolver(nameservers: Record<string, Nameserver[]>, query: QueryOptions, failing: ReadonlySet<string> = new Set()): Resolver {
     const domains = Object.keys(nameservers);
+    const dead = new Set(failing);
     return async (name, type) => {
         const zone = zoneOf(name.toLowerCase().replace(/\.$/, ""), domains);
         if (zone === undefined || !["A", "AAAA", "MX", "TXT"].includes(type)) return systemDns.resolve(name, type as "A") as Promise<string[]>;
-        for (const server of nameservers[zone]) {
+        const servers = [...nameservers[zone]].sort((a, b) => Number(dead.has(a.address)) - Number(dead.has(b.address)));
+        for (const server of servers) {
             const answer = await queryAuthoritative(server.address, name, type as QueryType, query);
+            if (answer.rcode === "TIMEOUT" || answer.rcode === "NETWORK") dead.add(server.address);
             if (!answer.authoritative) continue;
             if (answer.rcode === "NXDOMAIN") throw notFound(name, "ENOTFOUND");
             if (answer.rcode !== "NOERROR") continue;

@@ -19,6 +19,8 @@ export interface DnsResult {
     findings: Finding[];
     /** What the authoritative servers agree an MX host's address is (for hosts whose address only the deployment knows). */
     observedAddresses: Record<string, string>;
+    /** Addresses of nameservers that failed a question (SERVFAIL, REFUSED, no answer). */
+    failing: Set<string>;
 }
 
 const FAILED = new Set(["SERVFAIL", "REFUSED", "TIMEOUT", "NETWORK", "NOTIMP", "FORMERR"]);
@@ -49,22 +51,28 @@ async function addressesOf(name: string): Promise<string[]> {
  * authoritative servers list at the apex (a provider missing from the registrar's list still gets
  * asked). With `given`, exactly those.
  */
-export async function discoverNameservers(domain: string, given: Nameserver[] | undefined, options: QueryOptions): Promise<{ servers: Nameserver[]; error?: string }> {
-    if (given !== undefined) {
-        // Name a given address after the NS record that points at it, when the zone has one.
-        const named = await Promise.all(
-            given.map(async (server) => {
-                if (server.name !== server.address) return server;
+/** Names a given address after the NS record that points at it, when its zone has one (in place). */
+async function nameGivenServers(domain: string, servers: Nameserver[], options: QueryOptions): Promise<void> {
+    await Promise.all(
+        servers
+            .filter((s) => s.name === s.address)
+            .map(async (server) => {
                 const ns = await queryAuthoritative(server.address, domain, "NS", options);
                 for (const name of ns.values) {
                     const a = await queryAuthoritative(server.address, name, "A", options);
-                    if (a.values.includes(server.address)) return { name: name.replace(/\.$/, ""), address: server.address };
+                    if (a.values.includes(server.address)) server.name = name.replace(/\.$/, "");
                 }
-                return server;
             }),
-        );
-        return { servers: named };
-    }
+    );
+}
+
+/**
+ * The domain's nameservers: the delegation as the system resolver sees it, plus any server the
+ * authoritative servers list at the apex (a provider missing from the registrar's list still gets
+ * asked). With `given`, exactly those (named by nameGivenServers, beside the checks).
+ */
+export async function discoverNameservers(domain: string, given: Nameserver[] | undefined, options: QueryOptions): Promise<{ servers: Nameserver[]; error?: string }> {
+    if (given !== undefined) return { servers: given.map((s) => ({ ...s })) };
     let names: string[];
     try {
         names = await systemDns.resolveNs(domain);
@@ -162,6 +170,7 @@ export async function checkDns(expectation: Expectation, options: { nameservers?
     const findings: Finding[] = [];
     const nameservers: Record<string, Nameserver[]> = {};
     const observedAddresses: Record<string, string> = {};
+    const failing = new Set<string>();
     await Promise.all(
         expectation.domains.map(async (domain) => {
             const found = await discoverNameservers(domain, options.nameservers, query);
@@ -183,13 +192,15 @@ export async function checkDns(expectation: Expectation, options: { nameservers?
                 ...expectation.rrsets.filter((r) => r.zone === domain).map((r) => ({ name: r.name, type: r.type, expected: r })),
                 { name: domain, type: "SOA", expected: null },
             ];
-            const results = await Promise.all(
-                found.servers.flatMap((server) => rrsets.map(async (r) => ({ server, rrset: r, answer: await queryAuthoritative(server.address, r.name, r.type, query) }))),
-            );
+            const [results] = await Promise.all([
+                Promise.all(found.servers.flatMap((server) => rrsets.map(async (r) => ({ server, rrset: r, answer: await queryAuthoritative(server.address, r.name, r.type, query) })))),
+                options.nameservers === undefined ? Promise.resolve() : nameGivenServers(domain, found.servers, query),
+            ]);
             for (const server of found.servers) {
                 const mine = results.filter((r) => r.server === server);
                 const failed = mine.filter((r) => FAILED.has(r.answer.rcode));
                 if (failed.length > 0) {
+                    failing.add(server.address);
                     const byCode = new Map<string, string[]>();
                     for (const f of failed) byCode.set(f.answer.rcode, [...(byCode.get(f.answer.rcode) ?? []), rrsetName(f.rrset)]);
                     const every = failed.length === mine.length;
@@ -233,5 +244,5 @@ export async function checkDns(expectation: Expectation, options: { nameservers?
             }
         }),
     );
-    return { nameservers, findings, observedAddresses };
+    return { nameservers, findings, observedAddresses, failing };
 }

@@ -27,7 +27,11 @@ export async function runCheck(plan: Plan, options: CheckOptions): Promise<Check
     const started = Date.now();
     const expectation = buildExpectation(plan, options.outputs);
     const findings: Finding[] = [];
-    // DNS always runs: SMTP and policy need its nameservers and the addresses it observes.
+    // SMTP starts at once for hosts whose address the plan knows; the others wait for what DNS serves.
+    const smtpOptions = { ...DEFAULT_SMTP_OPTIONS, ca: options.ca, port: options.smtpPort };
+    const wantSmtp = options.only.includes("smtp");
+    const early = wantSmtp ? expectation.mxHosts.filter((h) => h.address !== null).map((h) => checkMxHost(expectation, h, h.address, smtpOptions)) : [];
+    // DNS always runs: policy needs its nameservers, and SMTP the addresses it observes.
     const dns = await checkDns(expectation, { nameservers: options.nameservers, query: DEFAULT_QUERY_OPTIONS });
     if (options.only.includes("dns")) findings.push(...dns.findings);
     const addresses: Record<string, string> = {};
@@ -35,12 +39,11 @@ export async function runCheck(plan: Plan, options: CheckOptions): Promise<Check
         const address = host.address ?? dns.observedAddresses[host.hostname];
         if (address !== undefined) addresses[host.hostname] = address;
     }
+    const late = wantSmtp ? expectation.mxHosts.filter((h) => h.address === null).map((h) => checkMxHost(expectation, h, addresses[h.hostname] ?? null, smtpOptions)) : [];
     const [smtp, policy] = await Promise.all([
-        options.only.includes("smtp")
-            ? Promise.all(expectation.mxHosts.map((h) => checkMxHost(expectation, h, addresses[h.hostname] ?? null, { ...DEFAULT_SMTP_OPTIONS, ca: options.ca, port: options.smtpPort })))
-            : Promise.resolve([]),
+        Promise.all([...early, ...late]),
         options.only.includes("policy")
-            ? checkPolicy(expectation, { resolver: authoritativeResolver(dns.nameservers, DEFAULT_QUERY_OPTIONS), addresses, timeoutMs: 5000, ca: options.ca })
+            ? checkPolicy(expectation, { resolver: authoritativeResolver(dns.nameservers, DEFAULT_QUERY_OPTIONS, dns.failing), addresses, timeoutMs: 5000, ca: options.ca })
             : Promise.resolve([]),
     ]);
     findings.push(...smtp.flat(), ...policy);
