@@ -5,6 +5,12 @@ import { slug } from "../lib/topology/placement";
 export interface MonitoredHost {
     hostname: string;
     address: pulumi.Input<string>;
+    /**
+     * A relay's queue health over HTTP (relay-image/README.md, "Queue health"): answers `healthyText`
+     * with 200, or 503 with the reason, when it holds mail its primary will not take or its queue disk
+     * is nearly full.
+     */
+    queueStatus?: { port: number; path: string; healthyText: string };
 }
 
 export interface MailAlertsArgs {
@@ -18,7 +24,10 @@ export interface MailAlertsArgs {
 const FAILURE_THRESHOLD = 3;
 const REQUEST_INTERVAL_SECONDS = 30;
 
-/** A TCP 25 health check and an alarm per MX host, alarms mailed through one SNS topic. */
+/**
+ * A TCP 25 health check and an alarm per MX host, and per relay a check and an alarm of its queue's
+ * health; alarms mailed through one SNS topic.
+ */
 export class MailAlerts extends pulumi.ComponentResource {
     readonly topicArn: pulumi.Output<string>;
 
@@ -29,24 +38,11 @@ export class MailAlerts extends pulumi.ComponentResource {
         // The recipient must click the confirmation link AWS mails before alerts arrive.
         new aws.sns.TopicSubscription(`${name}-email`, { topic: topic.arn, protocol: "email", endpoint: args.email }, child);
 
-        for (const host of args.hosts) {
-            const id = `${name}-${slug(host.hostname)}`;
-            const check = new aws.route53.HealthCheck(
-                `${id}-smtp`,
-                {
-                    type: "TCP",
-                    ipAddress: host.address,
-                    port: 25,
-                    failureThreshold: FAILURE_THRESHOLD,
-                    requestInterval: REQUEST_INTERVAL_SECONDS,
-                    tags: { Name: `${host.hostname} SMTP` },
-                },
-                child,
-            );
+        const alarmOn = (alarmName: string, check: aws.route53.HealthCheck, description: pulumi.Input<string>) =>
             new aws.cloudwatch.MetricAlarm(
-                `${id}-down`,
+                alarmName,
                 {
-                    alarmDescription: `${host.hostname} does not accept TCP connections on port 25`,
+                    alarmDescription: description,
                     namespace: "AWS/Route53",
                     metricName: "HealthCheckStatus",
                     dimensions: { HealthCheckId: check.id },
@@ -62,6 +58,40 @@ export class MailAlerts extends pulumi.ComponentResource {
                 },
                 child,
             );
+
+        for (const host of args.hosts) {
+            const id = `${name}-${slug(host.hostname)}`;
+            const check = new aws.route53.HealthCheck(
+                `${id}-smtp`,
+                {
+                    type: "TCP",
+                    ipAddress: host.address,
+                    port: 25,
+                    failureThreshold: FAILURE_THRESHOLD,
+                    requestInterval: REQUEST_INTERVAL_SECONDS,
+                    tags: { Name: `${host.hostname} SMTP` },
+                },
+                child,
+            );
+            alarmOn(`${id}-down`, check, `${host.hostname} does not accept TCP connections on port 25`);
+            if (host.queueStatus === undefined) continue;
+            // Matches only a 2xx/3xx answer whose body holds the text: a 503, a stale report or no answer fails.
+            const queueCheck = new aws.route53.HealthCheck(
+                `${id}-queue`,
+                {
+                    type: "HTTP_STR_MATCH",
+                    ipAddress: host.address,
+                    port: host.queueStatus.port,
+                    resourcePath: host.queueStatus.path,
+                    searchString: host.queueStatus.healthyText,
+                    failureThreshold: FAILURE_THRESHOLD,
+                    requestInterval: REQUEST_INTERVAL_SECONDS,
+                    tags: { Name: `${host.hostname} queue` },
+                },
+                child,
+            );
+            const url = pulumi.interpolate`http://${host.address}:${host.queueStatus.port}${host.queueStatus.path}`;
+            alarmOn(`${id}-queue-stuck`, queueCheck, pulumi.interpolate`${host.hostname} holds mail it cannot deliver, or its queue disk is full (${url} says which)`);
         }
         this.topicArn = topic.arn;
         this.registerOutputs({ topicArn: this.topicArn });

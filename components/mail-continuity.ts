@@ -9,6 +9,7 @@ import { MailDns } from "./dns";
 import { PrimaryMailHost } from "./primary";
 import { RelayNode } from "./relay";
 import { relayResourceBase } from "../lib/render/relay-container";
+import { QUEUE_HEALTHY_TEXT, RELAY_STATUS_PATH, RELAY_STATUS_PORT } from "../lib/render/relay-env";
 
 export interface MailContinuityArgs {
     topology: Topology;
@@ -90,7 +91,11 @@ export class MailContinuity extends pulumi.ComponentResource {
         new MailAlerts(
             `${name}-alerts`,
             {
-                hosts: mailHosts(topology).map((h) => ({ hostname: h.hostname, address: addressOf(h.hostname) })),
+                hosts: mailHosts(topology).map((h) => ({
+                    hostname: h.hostname,
+                    address: addressOf(h.hostname),
+                    ...(h === topology.primary ? {} : { queueStatus: { port: RELAY_STATUS_PORT, path: RELAY_STATUS_PATH, healthyText: QUEUE_HEALTHY_TEXT } }),
+                })),
                 email: topology.alerts.email,
                 provider: awsIn(ALERTS_REGION),
             },

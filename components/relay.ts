@@ -5,6 +5,7 @@ import * as pulumi from "@pulumi/pulumi";
 import type { Relay, Topology } from "../lib/topology/schema";
 import { ADMIN_USER, RELAY_QUEUE_MOUNT, renderRelayCloudInit } from "../lib/render/cloud-init";
 import { relayContainerSpec, type RelayContainerSpec } from "../lib/render/relay-container";
+import { RELAY_STATUS_PORT } from "../lib/render/relay-env";
 import { parseSshUrl } from "../lib/topology/ssh-url";
 import { dockerRelayApplyCommand } from "../lib/render/relay-apply";
 import { dockerPlatformOf } from "../lib/topology/ec2";
@@ -71,7 +72,9 @@ export class RelayNode extends pulumi.ComponentResource {
                 hostname: this.hostname,
                 placement,
                 description: `backup MX ${this.hostname}`,
-                publicTcpPorts: [25],
+                // 25 for mail; the queue health for the alerts' Route53 checkers, whose addresses (AWS's
+                // published ranges) this program cannot fetch: it answers only "ok" or the reason.
+                publicTcpPorts: [25, RELAY_STATUS_PORT],
                 dataVolume: { suffix: "queue-disk", sizeGiB: placement.queueVolumeSizeGiB, what: "relay queue" },
                 userData: (queueVolumeId) => renderRelayCloudInit(args.topology, args.relay, { queueVolumeId }),
                 provider: args.awsProvider,
@@ -132,7 +135,7 @@ export class RelayNode extends pulumi.ComponentResource {
                 image: image.repoDigest,
                 hostname: spec.hostname,
                 restart: "unless-stopped",
-                ports: [{ internal: 25, external: 25 }],
+                ports: spec.ports,
                 volumes: [{ volumeName: queue.name, containerPath: spec.queuePath }],
                 envs: Object.entries(spec.env).map(([k, v]) => `${k}=${v}`),
                 uploads: [{ file: spec.recipients.path, content: spec.recipients.content }],

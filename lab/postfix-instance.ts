@@ -2,7 +2,7 @@
 // /etc/postfix and /var/spool/postfix, and the two questions the lab asks any instance's queue.
 import { chownSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { MAILBOX_UID } from "../lib/render/primary-postfix";
+import { MAILBOX_UID } from "../lib/render/maildirs";
 import { run, type LabNetwork } from "./net";
 
 /** Postfix's data_directory must belong to mail_owner (the master's lock file lives there). */
@@ -51,6 +51,8 @@ export interface QueuedMessage {
     /** incoming, active, deferred, hold or maildrop */
     queue: string;
     recipients: string[];
+    /** When it arrived (epoch seconds, postqueue's arrival_time); unknown for queue files read off a volume. */
+    arrival?: number;
 }
 
 /** The instance's queue (`postqueue -j`, one JSON object per message), run in the host's namespace. */
@@ -59,8 +61,8 @@ export function readQueue(net: LabNetwork, key: string, conf: string): QueuedMes
     return r.stdout
         .split("\n")
         .filter(Boolean)
-        .map((l) => JSON.parse(l) as { queue_name: string; recipients: { address: string }[] })
-        .map((m) => ({ queue: m.queue_name, recipients: m.recipients.map((x) => x.address) }));
+        .map((l) => JSON.parse(l) as { queue_name: string; arrival_time: number; recipients: { address: string }[] })
+        .map((m) => ({ queue: m.queue_name, recipients: m.recipients.map((x) => x.address), arrival: m.arrival_time }));
 }
 
 /** Asks the instance to attempt delivery of everything it holds now (`postqueue -f`). */

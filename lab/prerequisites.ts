@@ -20,11 +20,14 @@ export const LAB_PROGRAMS: [command: string, debianPackage: string][] = [
     ["swaks", "swaks"],
     ["openssl", "openssl"],
     ["bash", "bash"],
+    // The relays' queue health, asked over HTTP as the alerts' health check asks it.
+    ["curl", "curl"],
 ];
 
 /** What each relay runtime needs besides LAB_PROGRAMS (scripts/relay-image.ts builds with the container's). */
 export const RUNTIME_PROGRAMS: Record<RelayRuntimeKind, [command: string, debianPackage: string][]> = {
-    process: [],
+    // The relay's status server (the image installs it; the entrypoint as a process needs it here).
+    process: [["busybox", "busybox"]],
     container: [
         ["podman", "podman"],
         ["buildah", "buildah"],

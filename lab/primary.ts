@@ -86,6 +86,24 @@ export class Primary {
         return r.stdout + r.stderr;
     }
 
+    /**
+     * The primary greets these clients with 220 but refuses their mail with 450 at RCPT, and still takes
+     * everyone else's: a relay's flush fails while the primary answers (a stand-in for a TLS mismatch or
+     * recipient map drift). A lab-only line in its main.cf, taken at the next start or by a reload if it
+     * runs; `undefined` removes it (the apply script's main.cf sets no client restrictions).
+     */
+    refuseClients(addresses: string[] | undefined): void {
+        const table = this.lab.path("primary", "refused_clients.cidr");
+        writeFileSync(table, (addresses ?? []).map((a) => `${a} 450 4.7.1 lab: mail from this relay is refused for now\n`).join(""));
+        const setting = addresses === undefined ? ["-X", "smtpd_client_restrictions"] : ["-e", `smtpd_client_restrictions = check_client_access cidr:${table}`];
+        const r = this.lab.net.exec(this.key, ["postconf", "-c", this.conf, ...setting]);
+        if (r.status !== 0) throw new Error(`postconf in the primary failed: ${r.stderr.trim()}`);
+        if (this.lab.net.exec(this.key, ["postfix", "-c", this.conf, "status"]).status === 0) {
+            const reload = this.lab.net.exec(this.key, ["postfix", "-c", this.conf, "reload"]);
+            if (reload.status !== 0) throw new Error(`postfix reload in the primary failed: ${reload.stderr.trim()}`);
+        }
+    }
+
     /** Silently drop SMTP packets to the primary (its own netfilter, inside its namespace). */
     drop(on: boolean): void {
         const rule = ["INPUT", "-p", "tcp", "--dport", "25", "-j", "DROP"];

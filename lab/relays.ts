@@ -5,12 +5,12 @@
 //   container  the image built from relay-image/ (scripts/relay-image.ts), run with podman from
 //              relayContainerSpec (lab/container-runtime.ts), the one spec the Docker provider gets:
 //              its environment, recipients upload and named queue volume, joined to the relay's namespace.
-// Either way the lab adds the same on top: a shorter FLUSH_PROBE_INTERVAL, and a scenario's overrides
-// (QUEUE_LIFETIME) for the next start.
+// Either way the lab adds the same on top: a shorter FLUSH_PROBE_INTERVAL and STUCK_QUEUE_AGE, and a
+// scenario's overrides (QUEUE_LIFETIME) for the next start.
 import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Relay, Topology } from "../lib/topology/schema";
-import { recipientsFile, relayEnvironment } from "../lib/render/relay-env";
+import { RELAY_STATUS_PATH, RELAY_STATUS_PORT, recipientsFile, relayEnvironment } from "../lib/render/relay-env";
 import { INSTALL_RECIPIENTS } from "../lib/render/relay-apply";
 import { buildImage, BUILD_LOG_DIR, imageExists, relayImageTag } from "../scripts/relay-image";
 import { PODMAN_GLOBAL_OPTIONS, RelayContainer, labRelaySpec, podman, removeLabContainers } from "./container-runtime";
@@ -21,6 +21,15 @@ import { SENDER } from "./sender";
 import { waitFor } from "./wait";
 
 export const ENTRYPOINT = join(__dirname, "..", "relay-image", "entrypoint.sh");
+
+/** The relays' STUCK_QUEUE_AGE in the lab (30m in the image): mail older than this, still refused by an answering primary, is stuck. */
+export const LAB_STUCK_QUEUE_AGE_SECONDS = 20;
+
+/** A relay's queue health as an HTTP client sees it: the status code (0: no answer) and the body. */
+export interface QueueHealth {
+    code: number;
+    body: string;
+}
 
 export const RELAY_RUNTIMES = ["process", "container"] as const;
 export type RelayRuntimeKind = (typeof RELAY_RUNTIMES)[number];
@@ -209,8 +218,8 @@ class ContainerRuntime implements RelayRuntime {
             return r.stdout
                 .split("\n")
                 .filter(Boolean)
-                .map((l) => JSON.parse(l) as { queue_name: string; recipients: { address: string }[] })
-                .map((m) => ({ queue: m.queue_name, recipients: m.recipients.map((x) => x.address) }));
+                .map((l) => JSON.parse(l) as { queue_name: string; arrival_time: number; recipients: { address: string }[] })
+                .map((m) => ({ queue: m.queue_name, recipients: m.recipients.map((x) => x.address), arrival: m.arrival_time }));
         }
         if (container.state().running) throw new Error(`postqueue -j in ${container.name} failed (${r.status}): ${r.stderr.trim()}`);
         return this.queueOnVolume(container);
@@ -270,7 +279,7 @@ export class Relays {
 
     /** What the lab adds to the relay component's environment, for the relay's next start. */
     private extraEnv(relay: Relay): Record<string, string> {
-        return { FLUSH_PROBE_INTERVAL: this.probeInterval, ...(this.overrides.get(hostKey(relay.hostname)) ?? {}) };
+        return { FLUSH_PROBE_INTERVAL: this.probeInterval, STUCK_QUEUE_AGE: `${LAB_STUCK_QUEUE_AGE_SECONDS}s`, ...(this.overrides.get(hostKey(relay.hostname)) ?? {}) };
     }
 
     /** Extra environment for a relay's next start (e.g. a short QUEUE_LIFETIME); undefined clears it. */
@@ -294,6 +303,14 @@ export class Relays {
 
     async stop(relay: Relay): Promise<void> {
         await this.runtime.stop(relay);
+    }
+
+    /** GET of the relay's queue health URL from the sending side, as the alerts' Route53 checker asks it. */
+    queueHealth(relay: Relay): QueueHealth {
+        const url = `http://${this.lab.addressOf(relay.hostname)}:${RELAY_STATUS_PORT}${RELAY_STATUS_PATH}`;
+        const r = this.lab.net.exec(SENDER.key, ["curl", "--silent", "--max-time", "5", "--write-out", "\n%{http_code}", url], { timeoutMs: 15_000 });
+        const at = r.stdout.lastIndexOf("\n");
+        return { code: Number(r.stdout.slice(at + 1)) || 0, body: r.stdout.slice(0, Math.max(at, 0)).trim() };
     }
 
     /** Every process of the relay, SIGKILLed at once: a power cut, not a shutdown. How many there were. */

@@ -7,7 +7,8 @@
 #
 # This file keeps the subcommands and the run loop; the rest is in lib/, one file per concern:
 # env.sh (the environment), render.sh (Postfix's configuration), recipients.sh (the recipient table,
-# install-recipients), flusher.sh (the recovery flusher), probe.sh (the 220 probe), util.sh.
+# install-recipients), flusher.sh (the recovery flusher), probe.sh (the 220 probe), queue-health.sh
+# (stuck mail, a full queue disk), status-server.sh (that health over HTTP), util.sh.
 # shellcheck source-path=SCRIPTDIR
 set -eu
 
@@ -31,23 +32,29 @@ fi
 . "$relay_lib/probe.sh"
 # shellcheck source=lib/flusher.sh
 . "$relay_lib/flusher.sh"
+# shellcheck source=lib/queue-health.sh
+. "$relay_lib/queue-health.sh"
+# shellcheck source=lib/status-server.sh
+. "$relay_lib/status-server.sh"
 
 run() {
     render
     log "backup MX $RELAY_HOSTNAME for $domains; queue $queue; lifetime $QUEUE_LIFETIME; probing every ${probe_seconds}s"
+    log "queue health on port $STATUS_PORT: stuck after $STUCK_QUEUE_AGE, disk alert over $QUEUE_DISK_ALERT_PERCENT%"
 
     postfix -c "$conf" start-fg &
     master=$!
+    start_status_server
     flusher &
     flusher_pid=$!
     stopping=no
-    trap 'stopping=yes; log "stopping"; postfix -c "$conf" stop >/dev/null 2>&1 || true; kill "$flusher_pid" 2>/dev/null || true' TERM INT
+    trap 'stopping=yes; log "stopping"; postfix -c "$conf" stop >/dev/null 2>&1 || true; kill "$flusher_pid" "$status_server_pid" 2>/dev/null || true' TERM INT
     # A trapped signal interrupts wait: keep waiting until the master has finished its clean stop.
     while :; do
         if wait "$master"; then status=0; else status=$?; fi
         kill -0 "$master" 2>/dev/null || break
     done
-    kill "$flusher_pid" 2>/dev/null || true
+    kill "$flusher_pid" "$status_server_pid" 2>/dev/null || true
     [ "$stopping" = no ] || status=0
     log "postfix exited ($status)"
     exit "$status"

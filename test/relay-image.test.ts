@@ -3,7 +3,7 @@
 // between README, entrypoint and the stack.
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
-import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -11,7 +11,7 @@ import { after, describe, it } from "node:test";
 import { readRelayImage } from "../lib/relay-image";
 import { parseTopology } from "../lib/topology/validate";
 import { MESSAGE_SIZE_LIMIT } from "../lib/render/primary-postfix";
-import { RELAY_HEALTHCHECK, RELAY_QUEUE_PATH, relayEnvironment } from "../lib/render/relay-env";
+import { QUEUE_HEALTHY_TEXT, RELAY_HEALTHCHECK, RELAY_QUEUE_PATH, relayEnvironment } from "../lib/render/relay-env";
 import { INSTALL_RECIPIENTS, RELAY_ENTRYPOINT } from "../lib/render/relay-apply";
 import { ROOT, hasCommand, rawTopology, requirePrerequisite } from "./helpers";
 
@@ -85,7 +85,7 @@ describe("relay image", () => {
         for (const file of Object.keys(readRelayImage(IMAGE).files).filter((f) => f !== "Dockerfile")) {
             assert.ok(copied(file), `relay-image/${file} is a build input but no COPY installs it`);
         }
-        for (const file of ["lib/env.sh", "lib/render.sh", "lib/flusher.sh", "lib/probe.sh", "lib/recipients.sh"]) assert.ok(copied(file), `${file} is not copied`);
+        for (const file of ["lib/env.sh", "lib/render.sh", "lib/flusher.sh", "lib/probe.sh", "lib/recipients.sh", "lib/queue-health.sh", "lib/status-server.sh"]) assert.ok(copied(file), `${file} is not copied`);
         assert.ok(copies.some(([, source, target]) => source === "entrypoint.sh" && target === RELAY_ENTRYPOINT), `entrypoint.sh is not installed at ${RELAY_ENTRYPOINT}`);
         assert.ok(copies.some(([, source, target]) => source === "healthcheck.sh" && target === RELAY_HEALTHCHECK), `healthcheck.sh is not installed at ${RELAY_HEALTHCHECK}`);
         assert.ok(copies.some(([, source, target]) => source === "lib/" && target === `${INSTALLED_LIB}/`), `lib/ is not installed at ${INSTALLED_LIB}/`);
@@ -302,6 +302,77 @@ describe("relay image", () => {
         assert.equal(r.status, 2);
         const named = /^usage: entrypoint\.sh \[(.*)\]$/m.exec(r.stderr)?.[1].split("|").map((s) => s.split(" ")[0]);
         assert.deepEqual(named, ["run", "check-env", "render", INSTALL_RECIPIENTS]);
+    });
+
+    it("checks the queue health settings: a duration, a percentage, a port other than 25", () => {
+        const base = { RELAY_DOMAINS: "example.com", RELAY_HOSTNAME: "mx2.example.com", RELAY_ACCEPT_ANY_RECIPIENT: "yes" };
+        const bad = checkEnv({ ...base, STUCK_QUEUE_AGE: "half an hour", QUEUE_DISK_ALERT_PERCENT: "101", STATUS_PORT: "25" });
+        assert.equal(bad.status, 2);
+        assert.deepEqual(bad.stderr.trim().split("\n"), [
+            "relay: STUCK_QUEUE_AGE: 'half an hour' must be a duration such as 30m or 2h",
+            "relay: QUEUE_DISK_ALERT_PERCENT: '101' must be a whole percentage from 0 to 100",
+            "relay: STATUS_PORT: '25' must be a TCP port from 1 to 65535 other than 25",
+            "relay: 3 problem(s) in the environment; Postfix not started",
+        ]);
+        assert.match(checkEnv({ ...base, STATUS_PORT: "70000" }).stderr, /STATUS_PORT: '70000'/);
+        assert.equal(checkEnv({ ...base, STUCK_QUEUE_AGE: "2h", QUEUE_DISK_ALERT_PERCENT: "0", STATUS_PORT: "8025" }).status, 0);
+    });
+
+    it("reports stuck mail and a full queue disk, and answers stale when the flusher stops reporting (lib/queue-health.sh)", () => {
+        const dir = mkdtempSync(join(tmpdir(), "relay-health-"));
+        dirs.push(dir);
+        const now = Math.floor(Date.now() / 1000);
+        // As `postqueue -j` writes them (Postfix's showq: a space after each colon and comma).
+        const message = (queue: string, ageSeconds: number, ...to: string[]) =>
+            `{"queue_name": "${queue}", "queue_id": "4Xy", "arrival_time": ${now - ageSeconds}, "message_size": 300, "forced_expire": false, "sender": "s@example.net", "recipients": [${to
+                .map((address) => `{"address": "${address}", "delay_reason": "host mail.example.com said: 450 4.7.1 refused"}`)
+                .join(", ")}]}`;
+        const listing = [
+            message("deferred", 3000, "alice@example.com"),
+            message("deferred", 2000, "bob@Example.COM", "carol@example.org"),
+            message("deferred", 60, "alice@example.com"),
+            message("active", 9000, "alice@example.com"),
+            message("deferred", 4000, "dave@example.net"),
+        ].join("\n");
+        /** lib/util.sh and lib/queue-health.sh sourced into sh, with the flusher's variables; the script's output. */
+        const health = (script: string, env: Record<string, string> = {}) => {
+            const r = spawnSync("sh", ["-c", `set -eu; . "$lib/util.sh"; . "$lib/queue-health.sh"; ${script}`], {
+                env: { PATH: process.env.PATH, lib: join(IMAGE, "lib"), queue_listing: listing, stuck_seconds: "1800", queue: dir, status_dir: dir, QUEUE_DISK_ALERT_PERCENT: "80", ...env },
+                encoding: "utf8",
+            });
+            assert.equal(r.status, 0, r.stderr);
+            return r.stdout;
+        };
+        // Deferred mail of the domain older than the cutoff: the active message is being delivered.
+        assert.equal(health(`older_deferred example.com ${now - 1800}`), `2 ${now - 3000}\n`);
+        assert.equal(health(`older_deferred example.org ${now - 1800}`), `1 ${now - 2000}\n`);
+        assert.equal(health(`older_deferred example.com ${now - 5000}`), "");
+        const round = (body: string, env: Record<string, string> = {}) => health(`health_round_begin; ${body}; health_round_end; cat "$status_dir/queue-health"`, env);
+        const stuck = round("health_check_stuck example.com '[mail.example.com]:25'");
+        assert.match(stuck, /relay: queue health: stuck: 2 messages for example\.com older than 30m \(oldest 50m\), primary \[mail\.example\.com\]:25 answers 220\n/);
+        assert.match(stuck, /^stuck: 2 messages for example\.com .* answers 220$/m);
+        assert.equal(round("health_check_stuck example.com '[mail.example.com]:25'", { stuck_seconds: "7200" }).split("\n").at(-2), "ok", "nothing that old");
+        // The disk: any file system is fuller than 0%, none fuller than 100%.
+        const full = round(":", { QUEUE_DISK_ALERT_PERCENT: "0" });
+        assert.match(full, /^disk: queue file system [1-9]\d*% full \(alert over 0%\)$/m);
+        assert.equal(round(":", { QUEUE_DISK_ALERT_PERCENT: "100" }).split("\n").at(-2), "ok");
+        const both = round("health_check_stuck example.org '[mail.example.org]:25'", { QUEUE_DISK_ALERT_PERCENT: "0" });
+        assert.match(both, /^stuck: 1 messages for example\.org .*; disk: queue file system \d+% full/m);
+
+        // The HTTP answer, as the status server's CGI makes it from the status file.
+        const file = join(dir, "queue-health");
+        const answer = () => health(`queue_health_response "$status_dir/queue-health" 45`);
+        writeFileSync(file, "ok\n");
+        assert.equal(answer(), `Status: 200 OK\r\nContent-Type: text/plain\r\nCache-Control: no-store\r\n\r\n${QUEUE_HEALTHY_TEXT}\n`);
+        writeFileSync(file, "disk: queue file system 91% full (alert over 80%)\n");
+        assert.match(answer(), /^Status: 503 Service Unavailable\r\n[\s\S]*\r\n\r\nmailcontinuity-queue: disk: queue file system 91% full/);
+        writeFileSync(file, "ok\n");
+        const old = new Date(Date.now() - 100_000);
+        utimesSync(file, old, old);
+        assert.match(answer(), /^Status: 503 [\s\S]*mailcontinuity-queue: stale: the flusher last reported 1\d\ds ago \(said: ok\)\n$/);
+        assert.doesNotMatch(answer(), new RegExp(QUEUE_HEALTHY_TEXT), "Route53's string match must not find ok in a stale answer");
+        rmSync(file);
+        assert.match(answer(), /^Status: 503 [\s\S]*mailcontinuity-queue: starting: no report from the flusher yet\n$/);
     });
 
     it("accepts the environment the stack's relay component passes", () => {

@@ -10,6 +10,7 @@ import { mailHosts } from "../lib/topology/placement";
 import { duplicateUrns, type Plan, type PlannedResource } from "../lib/plan/report";
 import { SECRET, revealSecrets, type Registration } from "../lib/plan/mocks";
 import { specialSecretSig, specialSigKey } from "@pulumi/pulumi/runtime/rpc";
+import { QUEUE_HEALTHY_TEXT, RELAY_STATUS_PATH, RELAY_STATUS_PORT } from "../lib/render/relay-env";
 import { rawTopology, runPlan, stackNames } from "./helpers";
 
 const byType = (plan: Plan, type: string): PlannedResource[] => plan.resources.filter((r) => r.type === type);
@@ -119,23 +120,58 @@ for (const stack of stackNames()) {
             assert.equal(containers.length, topology.relays.length);
             for (const c of containers) {
                 const env = (c.inputs.envs as string[]).map((e) => e.split("=")[0]).sort();
-                assert.deepEqual(env, ["QUEUE_LIFETIME", "RELAY_DOMAINS", "RELAY_HOSTNAME", "RELAY_RECIPIENTS"]);
+                assert.deepEqual(env, ["QUEUE_LIFETIME", "RELAY_DOMAINS", "RELAY_HOSTNAME", "RELAY_RECIPIENTS", "STATUS_PORT"]);
                 assert.equal(c.inputs.restart, "unless-stopped");
-                assert.deepEqual((c.inputs.ports as { internal: number }[]).map((p) => p.internal), [25]);
+                assert.deepEqual(c.inputs.ports, [
+                    { internal: 25, external: 25 },
+                    { internal: RELAY_STATUS_PORT, external: RELAY_STATUS_PORT },
+                ]);
+                assert.ok((c.inputs.envs as string[]).includes(`STATUS_PORT=${RELAY_STATUS_PORT}`), "the image must listen where the container publishes");
                 assert.equal((c.inputs.volumes as { containerPath: string }[])[0].containerPath, "/var/spool/postfix");
             }
         });
 
         it("watches every MX host on TCP 25 with an alarm in us-east-1 mailed to the alert address", () => {
-            const checks = byType(evaluated(), "aws:route53/healthCheck:HealthCheck");
+            const checks = byType(evaluated(), "aws:route53/healthCheck:HealthCheck").filter((c) => c.inputs.type === "TCP");
             const addresses = (evaluated().outputs.mxTable as { address: string }[]).map((m) => m.address).sort();
             assert.deepEqual(checks.map((c) => c.inputs.ipAddress).sort(), addresses);
-            assert.ok(checks.every((c) => c.inputs.type === "TCP" && c.inputs.port === 25));
-            assert.equal(byType(evaluated(), "aws:cloudwatch/metricAlarm:MetricAlarm").length, checks.length);
+            assert.ok(checks.every((c) => c.inputs.port === 25));
+            const alarms = byType(evaluated(), "aws:cloudwatch/metricAlarm:MetricAlarm");
+            assert.equal(alarms.filter((a) => /does not accept TCP connections on port 25/.test(String(a.inputs.alarmDescription))).length, checks.length);
             const subscription = byType(evaluated(), "aws:sns/topicSubscription:TopicSubscription")[0];
             assert.equal(subscription.inputs.endpoint, topology.alerts.email);
             const alertProvider = byType(evaluated(), "pulumi:providers:aws").find((p) => p.inputs.region === "us-east-1");
             assert.ok(alertProvider, "no us-east-1 provider for the alarms");
+        });
+
+        it("watches every relay's queue health over HTTP, alarmed through the same topic, its port open on EC2", () => {
+            const checks = byType(evaluated(), "aws:route53/healthCheck:HealthCheck").filter((c) => c.inputs.type !== "TCP");
+            const mxTable = evaluated().outputs.mxTable as { host: string; address: string; role: string }[];
+            const relays = mxTable.filter((m) => m.role === "relay");
+            assert.equal(checks.length, relays.length);
+            const topic = byType(evaluated(), "aws:sns/topic:Topic")[0];
+            const alarms = byType(evaluated(), "aws:cloudwatch/metricAlarm:MetricAlarm");
+            for (const relay of relays) {
+                // Named by what it is, the relay's queue check, never by its content.
+                const check = checks.find((c) => c.name === `mail-alerts-${relay.host.replace(/\./g, "-")}-queue`);
+                assert.ok(check, `no queue check for ${relay.host}: ${checks.map((c) => c.name).join(", ")}`);
+                assert.deepEqual(
+                    { type: check.inputs.type, ipAddress: check.inputs.ipAddress, port: check.inputs.port, resourcePath: check.inputs.resourcePath, searchString: check.inputs.searchString },
+                    { type: "HTTP_STR_MATCH", ipAddress: relay.address, port: RELAY_STATUS_PORT, resourcePath: RELAY_STATUS_PATH, searchString: QUEUE_HEALTHY_TEXT },
+                );
+                assert.equal(check.provider, byType(evaluated(), "pulumi:providers:aws").find((p) => p.inputs.region === "us-east-1")?.name);
+                const alarm = alarms.find((a) => (a.inputs.dimensions as { HealthCheckId?: string }).HealthCheckId === check.id);
+                assert.ok(alarm, `no alarm on ${check.name}`);
+                assert.equal(alarm.name, `${check.name}-stuck`);
+                assert.match(String(alarm.inputs.alarmDescription), new RegExp(`^${relay.host.replace(/\./g, "\\.")} holds mail it cannot deliver, or its queue disk is full`));
+                assert.deepEqual(alarm.inputs.alarmActions, [topic.id]);
+                assert.deepEqual(alarm.inputs.okActions, [topic.id]);
+                assert.equal(alarm.inputs.treatMissingData, "breaching", "a relay whose status no checker reaches is not fine");
+            }
+            // EC2 relays open the status port (Docker hosts: README's manual steps); the primary does not.
+            const rules = byType(evaluated(), "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule").filter((r) => r.inputs.fromPort === RELAY_STATUS_PORT);
+            const ec2Relays = topology.relays.filter((r) => r.placement.kind === "aws").map((r) => r.hostname.replace(/\./g, "-"));
+            assert.deepEqual([...new Set(rules.map((r) => r.name.replace(/-fw-in-\d+-ipv[46]$/, "")))].sort(), ec2Relays.map((h) => `mail-${h}`).sort());
         });
 
         it("follows the component conventions: type tokens, and every resource under the top component", () => {

@@ -1,9 +1,9 @@
-// The one definition of a relay container: image, environment, recipients file, queue volume, stop
-// timeout and health check. A Docker relay host and an EC2 relay (a Docker host the stack creates) both
-// get exactly this; only where the queue volume's bytes live differs.
+// The one definition of a relay container: image, environment, published ports, recipients file, queue
+// volume, stop timeout and health check. A Docker relay host and an EC2 relay (a Docker host the stack
+// creates) both get exactly this; only where the queue volume's bytes live differs.
 import type { Relay, Topology } from "../topology/schema";
 import { slug } from "../topology/placement";
-import { RECIPIENTS_PATH, RELAY_HEALTHCHECK, RELAY_QUEUE_PATH, recipientsFile, relayEnvironment } from "./relay-env";
+import { RECIPIENTS_PATH, RELAY_HEALTHCHECK, RELAY_QUEUE_PATH, RELAY_STATUS_PORT, recipientsFile, relayEnvironment } from "./relay-env";
 
 export const RELAY_IMAGE_REPOSITORY = "mailcontinuity-relay";
 
@@ -16,6 +16,8 @@ export interface RelayContainerSpec {
     imageName: string;
     hostname: string;
     env: Record<string, string>;
+    /** Published on the host: SMTP, and the queue health the alerts' health check asks. */
+    ports: { internal: number; external: number }[];
     /** Written into the container at create; later changes arrive through the apply step. */
     recipients: { path: string; content: string };
     queuePath: string;
@@ -41,6 +43,7 @@ export function relayContainerSpec(topology: Topology, relay: Relay, base: strin
         imageName: `${RELAY_IMAGE_REPOSITORY}:${imageDigest}`,
         hostname: relay.hostname,
         env: relayEnvironment(topology, relay),
+        ports: [25, RELAY_STATUS_PORT].map((port) => ({ internal: port, external: port })),
         recipients: { path: RECIPIENTS_PATH, content: recipientsFile(topology) },
         queuePath: RELAY_QUEUE_PATH,
         ...(queueHostPath !== undefined ? { queueHostPath } : {}),

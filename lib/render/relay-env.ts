@@ -4,6 +4,15 @@ import type { Relay, Topology } from "../topology/schema";
 
 export const RECIPIENTS_PATH = "/etc/relay/recipients";
 
+/**
+ * The relay's queue health over HTTP (relay-image/lib/status-server.sh): GET / on this port answers 200
+ * with QUEUE_HEALTHY_TEXT, or 503 with the reason (stuck mail, a full queue disk, a silent flusher).
+ * The alerts component's health check asks it; the container publishes it and the firewall opens it.
+ */
+export const RELAY_STATUS_PORT = 8025;
+export const RELAY_STATUS_PATH = "/";
+export const QUEUE_HEALTHY_TEXT = "mailcontinuity-queue: ok";
+
 export function recipientsFile(topology: Topology): string {
     return `${topology.recipients.join("\n")}\n`;
 }
@@ -14,6 +23,7 @@ export function relayEnvironment(topology: Topology, relay: Relay, recipientsPat
         RELAY_HOSTNAME: relay.hostname,
         RELAY_RECIPIENTS: recipientsPath,
         QUEUE_LIFETIME: topology.queueLifetime,
+        STATUS_PORT: String(RELAY_STATUS_PORT),
     };
 }
 

@@ -3,8 +3,9 @@
 # things live, which follows from POSTFIX_ROOT.
 #
 # Sets for the other parts: domains (RELAY_DOMAINS, lower case, space-separated), probe_seconds
-# (FLUSH_PROBE_INTERVAL in seconds); set_paths sets conf, queue, data and tls_dir.
-# shellcheck disable=SC2034 # probe_seconds is read by flusher.sh and entrypoint.sh, not here
+# (FLUSH_PROBE_INTERVAL in seconds), stuck_seconds (STUCK_QUEUE_AGE in seconds); set_paths sets conf,
+# queue, data, tls_dir and status_dir.
+# shellcheck disable=SC2034 # probe_seconds, stuck_seconds, status_dir: read by the other parts, not here
 
 problems=0
 problem() {
@@ -29,6 +30,9 @@ read_environment() {
     TLS_CERT_FILE=${TLS_CERT_FILE:-}
     TLS_KEY_FILE=${TLS_KEY_FILE:-}
     FLUSH_PROBE_INTERVAL=${FLUSH_PROBE_INTERVAL:-5s}
+    STUCK_QUEUE_AGE=${STUCK_QUEUE_AGE:-30m}
+    QUEUE_DISK_ALERT_PERCENT=${QUEUE_DISK_ALERT_PERCENT:-80}
+    STATUS_PORT=${STATUS_PORT:-8025}
     POSTFIX_ROOT=${POSTFIX_ROOT:-}
 
     new_recipients=${1:-}
@@ -74,6 +78,16 @@ read_environment() {
     else
         problem "FLUSH_PROBE_INTERVAL: '$FLUSH_PROBE_INTERVAL' must be seconds or minutes, such as 5s or 1m"
     fi
+    if matches "$STUCK_QUEUE_AGE" "$DURATION_RE"; then
+        stuck_seconds=$(duration_seconds "$STUCK_QUEUE_AGE")
+    else
+        problem "STUCK_QUEUE_AGE: '$STUCK_QUEUE_AGE' must be a duration such as 30m or 2h"
+    fi
+    matches "$QUEUE_DISK_ALERT_PERCENT" '^(0|[1-9][0-9]?|100)$' ||
+        problem "QUEUE_DISK_ALERT_PERCENT: '$QUEUE_DISK_ALERT_PERCENT' must be a whole percentage from 0 to 100"
+    if ! matches "$STATUS_PORT" '^[1-9][0-9]{0,4}$' || [ "$STATUS_PORT" -gt 65535 ] || [ "$STATUS_PORT" = 25 ]; then
+        problem "STATUS_PORT: '$STATUS_PORT' must be a TCP port from 1 to 65535 other than 25"
+    fi
     if [ "$LISTEN_ADDRESS" != all ] && ! matches "$LISTEN_ADDRESS" '^([0-9]{1,3}\.){3}[0-9]{1,3}$'; then
         problem "LISTEN_ADDRESS: '$LISTEN_ADDRESS' must be an IPv4 address or 'all'"
     fi
@@ -111,6 +125,9 @@ set_paths() {
     fi
     # On the queue volume, so a recreated container keeps its identity.
     tls_dir=$queue/relay-tls
+    # The queue's health (queue-health.sh) and the status server's files: not on the volume, so a
+    # restarted relay never serves an earlier run's report.
+    if [ -n "$POSTFIX_ROOT" ]; then status_dir=$POSTFIX_ROOT/status; else status_dir=/run/mailcontinuity-relay; fi
     mkdir -p "$conf" "$queue" "$data" "$tls_dir"
     chown postfix "$data"
 }

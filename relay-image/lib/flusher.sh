@@ -1,7 +1,7 @@
 # shellcheck shell=sh
 # The recovery flusher: while mail is deferred for a domain, probe its primary (probe.sh) and flush
 # the domain as soon as it answers 220. Uses domains, conf and probe_seconds (env.sh) and
-# normalise_nexthop (render.sh).
+# normalise_nexthop (render.sh). Each round it also reports the queue's health (queue-health.sh).
 # shellcheck disable=SC2154 # domains, conf, probe_seconds: set by env.sh, sourced before this file
 
 # Domains of ours with mail in the given queue (deferred, active, ...; "any" for all queues).
@@ -32,11 +32,16 @@ primary_targets() {
 # Stock Postfix would wait for the message's backoff (up to 4000 s) or the next queue scan.
 # If mail stays deferred although the primary answers (4xx after the greeting), flush again after
 # 5 s, 10 s, 20 s ... up to 5 minutes, so a struggling primary is not hammered; a failed probe or an
-# empty queue starts over.
+# empty queue starts over. Mail still deferred after such a flush, older than STUCK_QUEUE_AGE while
+# the primary answers, is stuck (queue-health.sh).
 flusher() {
     state=$(mktemp -d "${TMPDIR:-/tmp}/relay-flusher.XXXXXX")
     trap 'rm -rf "$state"; exit 0' TERM INT
+    # A first report at once: nothing is stuck before a flush, so it speaks for the disk only.
+    health_round_begin
+    health_round_end
     while sleep "$probe_seconds"; do
+        health_round_begin
         queue_listing=$(postqueue -c "$conf" -j 2>/dev/null || true)
         waiting=$(domains_in_queue deferred | tr '\n' ' ')
         queued=$(domains_in_queue any | tr '\n' ' ')
@@ -54,6 +59,8 @@ flusher() {
                 rm -f "$state/$d".*
                 continue
             fi
+            # Flushed in an earlier round, the primary still up, and the mail still deferred.
+            [ ! -e "$state/$d.flushed" ] || health_check_stuck "$d" "$up"
             now=$(date +%s)
             last=$(cat "$state/$d.flushed" 2>/dev/null || echo 0)
             hold=$(cat "$state/$d.hold" 2>/dev/null || echo 0)
@@ -66,5 +73,6 @@ flusher() {
             [ "$hold" -le 300 ] || hold=300
             echo "$hold" >"$state/$d.hold"
         done
+        health_round_end
     done
 }

@@ -12,3 +12,15 @@ lower() {
 matches() {
     printf '%s\n' "$1" | grep -Eiq "$2"
 }
+
+# duration_seconds 30m: a Postfix time value (s, m, h, d, w; checked by env.sh) in seconds.
+duration_seconds() {
+    n=${1%?}
+    case $1 in
+        *s) echo "$n" ;;
+        *m) echo $((n * 60)) ;;
+        *h) echo $((n * 3600)) ;;
+        *d) echo $((n * 86400)) ;;
+        *w) echo $((n * 604800)) ;;
+    esac
+}
