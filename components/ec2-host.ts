@@ -18,7 +18,19 @@ export interface Ec2HostArgs {
     description: string;
     publicTcpPorts: number[];
     /** The volume that holds this host's mail: `mail` for the primary, `queue-disk` for a relay. */
-    dataVolume: { suffix: string; sizeGiB: number; what: string };
+    dataVolume: {
+        suffix: string;
+        sizeGiB: number;
+        what: string;
+        /** Extra tags (the snapshot policy's target tag). A tag is changed in place, never by replacement. */
+        tags?: Record<string, string>;
+        /**
+         * Create the volume from this snapshot. The volume is then another resource, named after the
+         * snapshot (`<name>-<suffix>-from-<snap-id>`): a volume's snapshot id can only be set by creating
+         * it (ebs_volume.go: snapshot_id ForceNew), and the volume it replaces is protected.
+         */
+        restoreFrom?: { snapshotId: string; checked: pulumi.Input<string> };
+    };
     /** Bootstrap only, rendered from the data volume's id; nothing in it changes with the config. */
     userData: (volumeId: string) => string;
     provider: aws.Provider;
@@ -68,9 +80,18 @@ export function declareEc2Host(owner: pulumi.ComponentResource, name: string, ar
         },
         child,
     );
+    const data = args.dataVolume;
+    const restore = data.restoreFrom;
     const volume = new aws.ebs.Volume(
-        `${name}-${args.dataVolume.suffix}`,
-        { availabilityZone, size: args.dataVolume.sizeGiB, type: "gp3", encrypted: true, tags: { Name: `${args.hostname} ${args.dataVolume.what}` } },
+        restore === undefined ? `${name}-${data.suffix}` : `${name}-${data.suffix}-from-${restore.snapshotId}`,
+        {
+            availabilityZone,
+            size: data.sizeGiB,
+            type: "gp3",
+            encrypted: true,
+            ...(restore === undefined ? {} : { snapshotId: restore.checked }),
+            tags: { Name: `${args.hostname} ${data.what}${restore === undefined ? "" : ` (restored from ${restore.snapshotId})`}`, ...data.tags },
+        },
         // It holds mail: neither `pulumi destroy` nor a replacement may take it along.
         { ...child, protect: true, retainOnDelete: true },
     );
@@ -94,7 +115,8 @@ export function declareEc2Host(owner: pulumi.ComponentResource, name: string, ar
         { ...child, deleteBeforeReplace: true },
     );
     new aws.ec2.VolumeAttachment(
-        `${name}-${args.dataVolume.suffix}-attach`,
+        // One attachment whichever volume it is: a restored volume replaces it, old one detached first.
+        `${name}-${data.suffix}-attach`,
         // Stopped before detaching, so that the file system holding the mail is closed cleanly.
         { deviceName: "/dev/sdf", volumeId: volume.id, instanceId: instance.id, stopInstanceBeforeDetaching: true },
         { ...child, deleteBeforeReplace: true },

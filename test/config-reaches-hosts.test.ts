@@ -16,7 +16,7 @@ const FIXTURE = {
     domains: ["example.org", "example.net"],
     primary: {
         hostname: "mail.example.org",
-        placement: { kind: "aws", region: "us-west-2", adminSshCidr: "198.51.100.0/26", ami: "ami-0123456789abcdef0" },
+        placement: { kind: "aws", region: "us-west-2", adminSshCidr: "198.51.100.0/26", ami: "ami-0123456789abcdef0", snapshots: { copyToRegion: "us-east-2" } },
     },
     relays: [
         {
@@ -58,13 +58,14 @@ describe("configured values arrive on the hosts (fixture: queueLifetime 9d, @dom
     });
     after(() => rmSync(dir, { recursive: true, force: true }));
 
-    it("gives both relay containers the queue lifetime, domains and hostname in their environment", () => {
+    it("gives both relay containers the queue lifetime, domains, hostname and status port in their environment", () => {
         for (const [relay, hostname] of [["mail-mx2-example-org-relay", "mx2.example.org"], ["mail-mx3-example-org-relay", "mx3.example.org"]]) {
             assert.deepEqual([...(byName(relay).inputs.envs as string[])].sort(), [
                 "QUEUE_LIFETIME=9d",
                 `RELAY_DOMAINS=example.org,example.net`,
                 `RELAY_HOSTNAME=${hostname}`,
                 "RELAY_RECIPIENTS=/etc/relay/recipients",
+                "STATUS_PORT=8025",
             ]);
         }
     });

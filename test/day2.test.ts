@@ -9,6 +9,7 @@ import { after, before, describe, it } from "node:test";
 import { diffPlans, type Operation, type ResourceChange } from "../lib/plan/diff";
 import { REPLACEMENT_RULES } from "../lib/plan/replacement";
 import { HOLDS_MAIL, holdsBytes } from "../lib/plan/diff-report";
+import { SNAPSHOT_TARGET_TAG } from "../lib/render/mail-snapshots";
 import type { Plan } from "../lib/plan/report";
 import { inBatches, rawTopology, runPlanAsync, writeStackFile } from "./helpers";
 
@@ -23,6 +24,13 @@ interface Change {
     replacesInstance?: boolean;
     /** Resources this change removes along with what it removes (a relay and its records). */
     mayDelete?: RegExp;
+    /** Resources (holding no mail) this change may replace besides those it expects. */
+    mayReplace?: RegExp;
+    /**
+     * Elastic IPs this change replaces: a primary moved to another region needs an address there. The
+     * old one stays allocated (retainOnDelete) and DNS follows the new one.
+     */
+    newAddress?: string[];
 }
 
 const PRIMARY = "mail-mail-example-com";
@@ -30,6 +38,9 @@ const MX2 = "mail-mx2-example-com"; // Docker host
 const MX3 = "mail-mx3-example-com"; // EC2
 const CF = "mail-dns-example-com-cf";
 const R53 = "mail-dns-example-com-r53";
+const SNAPSHOT = "snap-0123456789abcdef0";
+/** What snapshots the primary's mail volume (lib/render/mail-snapshots.ts). */
+const SNAPSHOT_TYPES = ["aws:dlm/lifecyclePolicy:LifecyclePolicy", "aws:iam/role:Role", "aws:iam/rolePolicyAttachment:RolePolicyAttachment"];
 
 const CHANGES: Change[] = [
     {
@@ -153,6 +164,62 @@ const CHANGES: Change[] = [
         replacesInstance: true,
     },
     {
+        title: "the snapshot schedule, retention and copy region change (the policy is updated in place)",
+        change: (t) => (t.primary.placement.snapshots = { everyHours: 6, keep: 28, copyToRegion: "eu-west-3", copyKeepDays: 30 }),
+        expect: { [`${PRIMARY}-mail-snapshots`]: "update", [`${PRIMARY}-mail`]: "same", [`${PRIMARY}-vm`]: "same", [`${PRIMARY}-snapshots-role`]: "same" },
+    },
+    {
+        title: "the primary is rebuilt in another region from a copied snapshot (its region is lost)",
+        change: (t) => {
+            const p = t.primary.placement;
+            Object.assign(p, { region: "eu-north-1", ami: "ami-0123456789abcdef1", restoreFromSnapshot: SNAPSHOT });
+            p.snapshots.copyToRegion = "eu-west-3";
+        },
+        expect: {
+            // A new volume from the snapshot; the old one is protected: the up stops at its delete until
+            // it is unprotected (then it leaves the stack and stays in the cloud: retainOnDelete).
+            [`${PRIMARY}-mail-from-${SNAPSHOT}`]: "create",
+            [`${PRIMARY}-mail`]: "delete",
+            [`${PRIMARY}-vm`]: "replace",
+            [`${PRIMARY}-mail-attach`]: "replace",
+            [`${PRIMARY}-eip`]: "replace",
+            [`${PRIMARY}-eip-assoc`]: "replace",
+            [`${PRIMARY}-ready`]: "replace",
+            [`${PRIMARY}-config`]: "replace",
+            [`${PRIMARY}-mailboxes`]: "replace",
+            [`${PRIMARY}-admin-keys`]: "replace",
+            [`${PRIMARY}-mail-snapshots`]: "replace",
+            // The client-access name follows the new address at both providers, in place.
+            [`${CF}-mail-example-com-a`]: "update",
+            [`${R53}-mail-example-com-a`]: "update",
+            // The relays find the primary through MX and A as usual: nothing of theirs changes.
+            [`${MX2}-relay`]: "same",
+            [`${MX3}-relay`]: "same",
+            [`${MX2}-queue`]: "same",
+            [`${MX3}-queue-disk`]: "same",
+        },
+        replacesInstance: true,
+        newAddress: [`${PRIMARY}-eip`],
+        // Everything regional of the primary is made again in its new region (the firewall, DLM's role).
+        mayReplace: /^mail-mail-example-com-(fw-|snapshots-role)/,
+        mayDelete: /^mail-aws-eu-central-1$/,
+    },
+    {
+        title: "the primary's mail volume is restored from a snapshot in its own zone (its disk is lost)",
+        change: (t) => (t.primary.placement.restoreFromSnapshot = SNAPSHOT),
+        expect: {
+            [`${PRIMARY}-mail-from-${SNAPSHOT}`]: "create",
+            [`${PRIMARY}-mail`]: "delete",
+            [`${PRIMARY}-mail-attach`]: "replace",
+            // Same zone: the instance stays (its user data names the new volume). The runbook replaces it
+            // in the same up (`pulumi up --replace`), so that it boots with that bootstrap.
+            [`${PRIMARY}-vm`]: "stop-start",
+            [`${PRIMARY}-eip`]: "same",
+            [`${PRIMARY}-mail-snapshots`]: "same",
+            [`${CF}-mail-example-com-a`]: "same",
+        },
+    },
+    {
         title: "the last mailbox user is removed (the passwd-file is emptied, not left behind)",
         change: (t) => (t.mailboxes = []),
         expect: { [`${PRIMARY}-mailboxes`]: "same" },
@@ -205,6 +272,11 @@ describe("day 2: each config change, before and after, as the engine would apply
             // Nothing that holds mail, and nothing others point at, is replaced; a delete is refused
             // (protect) or leaves it in place (retainOnDelete).
             for (const d of diff.filter((x) => HOLDS_MAIL_OR_IS_POINTED_AT.includes(x.type) && holdsBytes(base, x.name))) {
+                if (d.operation === "replace" && change.newAddress?.includes(d.name)) {
+                    assert.equal(d.type, "aws:ec2/eip:Eip", `${d.name}: only an address may be new`);
+                    assert.equal(base.resources.find((r) => r.name === d.name)!.options.retainOnDelete, true, `${d.name}: the old address must stay allocated`);
+                    continue;
+                }
                 assert.notEqual(d.operation, "replace", `${d.name} would be replaced: ${d.because.join(", ")}`);
                 if (d.operation === "delete") assert.ok(d.protect || d.retainOnDelete, `${d.name} would be deleted`);
             }
@@ -217,11 +289,50 @@ describe("day 2: each config change, before and after, as the engine would apply
             }
             // Nothing is replaced or deleted that the change's expectations do not name.
             const unexpected = diff.filter(
-                (d) => (d.operation === "replace" || d.operation === "delete") && change.expect[d.name] !== d.operation && !(d.operation === "delete" && change.mayDelete?.test(d.name)),
+                (d) =>
+                    (d.operation === "replace" || d.operation === "delete") &&
+                    change.expect[d.name] !== d.operation &&
+                    !(d.operation === "delete" && change.mayDelete?.test(d.name)) &&
+                    !(d.operation === "replace" && change.mayReplace?.test(d.name) && !HOLDS_MAIL_OR_IS_POINTED_AT.includes(d.type)),
             );
             assert.deepEqual(unexpected.map((d) => `${d.operation} ${d.name} (${d.because.join(", ")})`), []);
         });
     }
+
+    it("turns snapshots on for a stack deployed before them: the volume gets its tag in place, nothing else changes", () => {
+        // The stack as deployed by the code before snapshots: the same plan without the policy, its role,
+        // and the volume's target tag (a config then had no snapshots block; now it must have one).
+        const deployed: Plan = structuredClone(base);
+        deployed.resources = deployed.resources.filter((r) => !SNAPSHOT_TYPES.includes(r.type));
+        const volume = deployed.resources.find((r) => r.name === `${PRIMARY}-mail`)!;
+        delete (volume.inputs.tags as Record<string, string>)[SNAPSHOT_TARGET_TAG];
+        const changes = diffPlans(deployed, base).filter((d) => d.operation !== "same");
+        assert.deepEqual(changes.map((d) => `${d.operation} ${d.name}${d.changed.length > 0 ? ` (${d.changed.join(", ")})` : ""}`).sort(), [
+            `create ${PRIMARY}-mail-snapshots`,
+            `create ${PRIMARY}-snapshots-role`,
+            `create ${PRIMARY}-snapshots-role-access`,
+            `update ${PRIMARY}-mail (tags)`,
+        ]);
+    });
+
+    it("snapshots the mail volume by its tag, restored volume included, and creates a restored one from the configured snapshot", () => {
+        const policy = base.resources.find((r) => r.name === `${PRIMARY}-mail-snapshots`)!;
+        const targetTags = (policy.inputs.policyDetails as { targetTags: Record<string, string> }).targetTags;
+        const volume = base.resources.find((r) => r.name === `${PRIMARY}-mail`)!;
+        assert.deepEqual(targetTags, { [SNAPSHOT_TARGET_TAG]: "mail.example.com" });
+        assert.equal((volume.inputs.tags as Record<string, string>)[SNAPSHOT_TARGET_TAG], "mail.example.com");
+        assert.equal(volume.inputs.snapshotId, undefined);
+        for (const title of CHANGES.filter((c) => c.title.includes("rebuilt") || c.title.includes("restored")).map((c) => c.title)) {
+            const { plan } = results.get(title)!;
+            const restored = plan.resources.find((r) => r.name === `${PRIMARY}-mail-from-${SNAPSHOT}`)!;
+            assert.equal(restored.inputs.snapshotId, SNAPSHOT, title);
+            assert.equal((restored.inputs.tags as Record<string, string>)[SNAPSHOT_TARGET_TAG], "mail.example.com", title);
+            assert.deepEqual(restored.options, { protect: true, retainOnDelete: true }, title);
+            // The one attachment now holds the restored volume.
+            const attach = plan.resources.find((r) => r.name === `${PRIMARY}-mail-attach`)!;
+            assert.equal(attach.inputs.volumeId, restored.id, title);
+        }
+    });
 
     it("takes the AMI from the config, checked against the instance type's architecture, and keeps user data live", () => {
         const instances = base.resources.filter((r) => r.type === "aws:ec2/instance:Instance");

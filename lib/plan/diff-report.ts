@@ -101,12 +101,16 @@ function warningsFor(before: Plan, after: Plan, resources: ResourceChange[], new
     for (const c of resources) {
         const what = HOLDS_MAIL[c.type];
         if (what !== undefined && (c.operation === "replace" || c.operation === "delete") && holdsBytes(before, c.name)) {
+            // retainOnDelete also keeps the old one of a replacement (an Elastic IP moved to another region).
+            const retained = c.retainOnDelete === true || (c.operation === "replace" && before.resources.find((r) => r.name === c.name && r.type === c.type)?.options?.retainOnDelete === true);
             const outcome =
                 c.protect === true
                     ? "it is protected, so `pulumi up` stops here until it is unprotected by hand"
-                    : c.operation === "delete" && c.retainOnDelete === true
+                    : c.operation === "delete" && retained
                       ? "it is retained: it leaves the stack but stays in the cloud"
-                      : "ITS CONTENT IS LOST";
+                      : retained
+                        ? `the old one is retained (it stays in the cloud, out of the stack) and ${c.type === "aws:ec2/eip:Eip" ? "a new address is allocated: DNS follows it" : "a new, empty one is made"}`
+                        : "ITS CONTENT IS LOST";
             warnings.push({ kind: "holds-mail", message: `${c.operation} of ${what} \`${c.name}\`${c.because.length > 0 ? ` (${c.because.join(", ")})` : ""}: ${outcome}` });
         }
         if (c.type === "aws:ec2/instance:Instance" && c.operation === "replace") {

@@ -68,11 +68,20 @@ function unwrapSecrets(value: unknown): unknown {
     return value;
 }
 
-function fakeState(type: string, name: string, inputs: Record<string, unknown>): { id: string; state: Record<string, unknown> } {
+/** The name of the explicit provider a resource names (`urn…::<name>::<id>`), or "" for the default one. */
+function providerName(providerRef: string | undefined): string {
+    return providerRef?.split("::").slice(-2, -1)[0] ?? "";
+}
+
+function fakeState(type: string, name: string, inputs: Record<string, unknown>, provider: string): { id: string; state: Record<string, unknown> } {
     const h = hash(`${type}/${name}`);
     switch (type) {
-        case "aws:ec2/eip:Eip":
-            return { id: `eipalloc-${h.slice(0, 17)}`, state: { ...inputs, publicIp: documentationAddress(name), allocationId: `eipalloc-${h.slice(0, 17)}` } };
+        case "aws:ec2/eip:Eip": {
+            // An Elastic IP belongs to its region (its provider's): the same host moved to another region
+            // gets another address, as in AWS.
+            const address = documentationAddress(provider === "" ? name : `${name} ${provider}`);
+            return { id: `eipalloc-${h.slice(0, 17)}`, state: { ...inputs, publicIp: address, allocationId: `eipalloc-${h.slice(0, 17)}` } };
+        }
         case "aws:ebs/volume:Volume":
             return { id: `vol-${h.slice(0, 17)}`, state: inputs };
         case "aws:ec2/instance:Instance":
@@ -85,6 +94,9 @@ function fakeState(type: string, name: string, inputs: Record<string, unknown>):
         case "docker:index/image:Image":
             // With skipPush the provider reports the local image id as repoDigest; it changes with every build.
             return { id: `${name}-id`, state: { ...inputs, repoDigest: `sha256:${hash(JSON.stringify(inputs))}` } };
+        case "aws:iam/role:Role":
+            // AWS names an IAM role by its name: the id is the name, the ARN ends with it.
+            return { id: `${name}-id`, state: { ...inputs, name: `${name}-id`, arn: `arn:aws:iam::123456789012:role/${name}-id` } };
         case "aws:sns/topic:Topic":
             return { id: `arn:aws:sns:us-east-1:123456789012:${name}`, state: { ...inputs, arn: `arn:aws:sns:us-east-1:123456789012:${name}` } };
         default:
@@ -100,6 +112,12 @@ const CALLS: Record<string, (inputs: Record<string, unknown>) => Record<string, 
         const id = filters.find((f) => f.name === "image-id")?.values[0] ?? "ami-0mock";
         const architecture = filters.find((f) => f.name === "architecture")?.values[0] ?? "x86_64";
         return { id, imageId: id, architecture };
+    },
+    // The snapshot a restore names, found as configured; 8 GiB (the smallest volumeSizeGiB), so that the
+    // size check passes offline: only AWS knows the real size.
+    "aws:ebs/getSnapshot:getSnapshot": (inputs) => {
+        const id = (inputs.snapshotIds as string[] | undefined)?.[0] ?? "snap-0mock";
+        return { id, snapshotId: id, encrypted: true, volumeSize: 8, state: "completed" };
     },
     "aws:ec2/getSubnet:getSubnet": (inputs) => ({
         id: inputs.id,
@@ -140,7 +158,7 @@ export async function installPlanMocks(project: string, stack: string, options: 
                 const key = `${args.type}::${args.name}`;
                 const registration = pending.get(key);
                 if (registration) registration.inputs = (options.showSecrets ? unwrapSecrets(args.inputs) : revealSecrets(args.inputs)) as Record<string, unknown>;
-                const fake = fakeState(args.type, args.name, unwrapSecrets(args.inputs) as Record<string, unknown>);
+                const fake = fakeState(args.type, args.name, unwrapSecrets(args.inputs) as Record<string, unknown>, providerName(args.provider));
                 if (registration) registration.id = fake.id;
                 return fake;
             },

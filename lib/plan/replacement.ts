@@ -23,7 +23,7 @@ export const REPLACEMENT_RULES: Record<string, ReplacementRule> = {
     },
     "aws:ebs/volume:Volume": {
         replaceOn: ["availabilityZone", "encrypted", "kmsKeyId", "snapshotId", "multiAttachEnabled"],
-        source: `${TF_AWS}/ec2/ebs_volume.go (ForceNew; size and type go through ModifyVolume)`,
+        source: `${TF_AWS}/ec2/ebs_volume.go (ForceNew, snapshot_id too: a restore is a new volume; size and type go through ModifyVolume, tags UpdateTags in place)`,
     },
     "aws:ec2/volumeAttachment:VolumeAttachment": {
         replaceOn: ["deviceName", "instanceId", "volumeId"],
@@ -37,6 +37,19 @@ export const REPLACEMENT_RULES: Record<string, ReplacementRule> = {
     "aws:ec2/eipDomainName:EipDomainName": {
         replaceOn: ["allocationId"],
         source: `${TF_AWS}/ec2/ec2_eip_domain_name.go (allocation_id RequiresReplace; domain_name ModifyAddressAttribute)`,
+    },
+    "aws:dlm/lifecyclePolicy:LifecyclePolicy": {
+        // Schedule, retention, cross-region copies, target tags and role: UpdateLifecyclePolicy in place.
+        replaceOn: ["policyDetails.schedules.0.copyTags"],
+        source: `${TF_AWS}/dlm/lifecycle_policy.go (only policy_details.schedule.copy_tags ForceNew; the rest UpdateLifecyclePolicy, tags UpdateTags)`,
+    },
+    "aws:iam/role:Role": {
+        replaceOn: ["name", "namePrefix", "path"],
+        source: `${TF_AWS}/iam/role.go (name, name_prefix, path ForceNew; assume_role_policy UpdateAssumeRolePolicy, description UpdateRoleDescription)`,
+    },
+    "aws:iam/rolePolicyAttachment:RolePolicyAttachment": {
+        replaceOn: ["role", "policyArn"],
+        source: `${TF_AWS}/iam/role_policy_attachment.go (no Update: role and policy_arn ForceNew)`,
     },
     "aws:route53/record:Record": {
         // type: in place in most provider versions (one atomic DELETE+CREATE batch), ForceNew in some v6
