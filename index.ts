@@ -3,6 +3,7 @@ import * as path from "node:path";
 import { assertDeployable, loadMailboxPasswordHashes, loadTopology } from "./components/config";
 import { MailContinuity } from "./components/mail-continuity";
 import { readRelayImage } from "./lib/relay-image";
+import { siteApplyScriptsOf } from "./lib/render/site-apply";
 
 const topology = loadTopology();
 assertDeployable(topology);
@@ -21,3 +22,5 @@ export const hostAddresses = mail.hostAddresses;
 export const nameservers = mail.nameservers;
 /** Serve this at https://mta-sts.<domain>/.well-known/mta-sts.txt (see README). */
 export const mtaStsPolicy = mail.mtaStsPolicy;
+/** For each site's own server: the script that applies its Postfix routing (README "Sites"; npm run site-config writes them). */
+export const siteApplyScripts = siteApplyScriptsOf(topology);

@@ -11,6 +11,7 @@ import { LabNetwork, hostKey } from "./net";
 import { Primary } from "./primary";
 import { DEFAULT_RELAY_RUNTIME, Relays, type RelayRuntimeKind } from "./relays";
 import { SENDER, Sender } from "./sender";
+import { SiteServers } from "./sites";
 import { waitFor } from "./wait";
 
 export interface LabOptions {
@@ -33,6 +34,7 @@ export class Lab {
     readonly primary: Primary;
     readonly relays: Relays;
     readonly sender: Sender;
+    readonly sites: SiteServers;
     private readonly log: (message: string) => void;
 
     constructor(topology: Topology, options: LabOptions) {
@@ -45,14 +47,39 @@ export class Lab {
         this.primary = new Primary(this);
         this.relays = new Relays(this, options.probeInterval ?? "5s", options.relayRuntime ?? DEFAULT_RELAY_RUNTIME);
         this.sender = new Sender(this);
+        this.sites = new SiteServers(this);
     }
 
+    /** Hosts rebuilt at another address than the topology's (scenario primary-rebuilt). */
+    private readonly moved = new Map<string, string>();
+
     addressOf(hostname: string): string {
+        const moved = this.moved.get(hostname);
+        if (moved !== undefined) return moved;
         const host = mailHosts(this.topology).find((h) => h.hostname === hostname);
         if (host === undefined) throw new Error(`${hostname} is not a mail host of the lab topology`);
         const placement = host.placement;
         if (placement.kind === "aws") throw new Error(`${hostname}: the lab needs fixed addresses (external primary, docker relays)`);
         return placement.address;
+    }
+
+    /**
+     * Puts a mail host's namespace at another address (the old one is gone with its processes) and
+     * restarts both nameservers so that they publish it; `undefined` moves it back to the topology's.
+     */
+    async moveHost(hostname: string, address: string | undefined): Promise<void> {
+        const key = hostKey(hostname);
+        this.net.removeHost(key);
+        if (address === undefined) this.moved.delete(hostname);
+        else this.moved.set(hostname, address);
+        this.net.addHost(key, this.addressOf(hostname));
+        this.net.setResolvers(key, this.dns.addresses);
+        for (const ns of NAMESERVERS) {
+            this.dns.stop(ns.key);
+            await waitFor(`${ns.key} to stop`, () => this.net.pids(ns.key).length === 0, 10_000);
+            this.dns.start(ns.key);
+        }
+        await this.dns.waitUntilServing();
     }
 
     path(...parts: string[]): string {
@@ -69,6 +96,10 @@ export class Lab {
             this.net.addHost(hostKey(host.hostname), this.addressOf(host.hostname));
             this.net.setResolvers(hostKey(host.hostname), this.dns.addresses);
         }
+        for (const site of this.sites.all) {
+            this.net.addHost(site.key, site.address);
+            this.net.setResolvers(site.key, this.dns.addresses);
+        }
         this.net.addHost(SENDER.key, SENDER.address);
         this.net.setResolvers(SENDER.key, this.dns.addresses);
         this.log(`network: ${this.net.hosts.size} namespaces (${this.net.prefix}-*) on one bridge`);
@@ -80,13 +111,21 @@ export class Lab {
         this.primary.configure();
         this.primary.start();
         for (const relay of this.topology.relays) this.relays.start(relay);
+        for (const site of this.sites.all) {
+            this.sites.configure(site);
+            this.sites.start(site.site);
+        }
         this.sender.configure();
         this.sender.start();
-        const hosts = [...mailHosts(this.topology).map((h) => ({ name: h.hostname, key: hostKey(h.hostname), address: this.addressOf(h.hostname) })), { name: SENDER.hostname, key: SENDER.key, address: SENDER.address }];
+        const hosts = [
+            ...mailHosts(this.topology).map((h) => ({ name: h.hostname, key: hostKey(h.hostname), address: this.addressOf(h.hostname) })),
+            ...this.sites.all.map((s) => ({ name: s.hostname, key: s.key, address: s.address })),
+            { name: SENDER.hostname, key: SENDER.key, address: SENDER.address },
+        ];
         for (const host of hosts) {
             await waitFor(`${host.name} to answer 220`, () => this.answers220(host.key, host.address), 30_000);
         }
-        this.log(`mail: primary, ${this.topology.relays.length} relays (${this.relays.runtimeKind === "container" ? "containers" : "processes"}) and the sending MTA answer 220`);
+        this.log(`mail: primary, ${this.topology.relays.length} relays${this.sites.all.length > 0 ? `, ${this.sites.all.length} site servers` : ""} (${this.relays.runtimeKind === "container" ? "containers" : "processes"}) and the sending MTA answer 220`);
     }
 
     /** Removes the relays' containers and volumes (container runtime), then every namespace and process. */

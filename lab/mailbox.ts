@@ -3,7 +3,7 @@
 import { existsSync, readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import type { Topology } from "../lib/topology/schema";
-import { virtualMailboxTable } from "../lib/render/primary-postfix";
+import { virtualMailboxTable } from "../lib/render/maildirs";
 
 /**
  * The lab's test recipient: the topology's first recipient that is one mailbox (not a whole domain)

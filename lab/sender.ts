@@ -3,7 +3,7 @@
 // that submits test messages, and the sending MTA's log, read as it grows.
 import { closeSync, existsSync, fstatSync, openSync, readSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { MAILBOX_UID } from "../lib/render/primary-postfix";
+import { MAILBOX_UID } from "../lib/render/maildirs";
 import type { Lab } from "./lab";
 import { run, type LabNetwork } from "./net";
 import { writePostfixInstance } from "./postfix-instance";
@@ -70,17 +70,17 @@ export class Sender {
         this.lab.net.exec(SENDER.key, ["postfix", "-c", this.lab.path("sender", "etc"), "start"]);
     }
 
-    private submission(subject: string, count: number, sessions: number, server = `${SENDER.address}:25`): Submission {
-        return { server, to: this.lab.recipient, subject, count, sessions };
+    private submission(subject: string, count: number, sessions: number, server = `${SENDER.address}:25`, to = this.lab.recipient): Submission {
+        return { server, to, subject, count, sessions };
     }
 
     /**
-     * Submits `count` messages to the lab's recipient and waits; returns smtp-source's pid (in every
+     * Submits `count` messages to the lab's recipient (or `to`) and waits; returns smtp-source's pid (in every
      * Message-Id it writes). By default through the sending MTA; `server` submits straight to a host.
      */
-    send(subject: string, count: number, sessions = 5, options: { server?: string; timeoutMs?: number } = {}): number {
+    send(subject: string, count: number, sessions = 5, options: { server?: string; timeoutMs?: number; to?: string } = {}): number {
         const timeoutMs = options.timeoutMs ?? Math.max(120_000, count * 100);
-        const r = this.lab.net.exec(SENDER.key, smtpSource(this.submission(subject, count, sessions, options.server)), { timeoutMs });
+        const r = this.lab.net.exec(SENDER.key, smtpSource(this.submission(subject, count, sessions, options.server, options.to)), { timeoutMs });
         if (r.status !== 0) throw new Error(`smtp-source to ${options.server ?? "the sending MTA"} failed (${r.status}): ${r.stderr.trim()}`);
         return r.pid;
     }

@@ -4,7 +4,7 @@
 // file. Pure: everything it needs comes in as arguments.
 import { dump } from "js-yaml";
 import type { Relay, Topology } from "../topology/schema";
-import { MAILBOX_UID } from "./primary-postfix";
+import { MAILBOX_UID } from "./maildirs";
 import { DOVECOT_USERS_PATH } from "./primary-apply";
 
 export const MAIL_MOUNT = "/var/mail";

@@ -31,12 +31,14 @@ export function renderPrimaryApply(topology: Topology, options: PrimaryApplyOpti
         `conf=${shellQuote(conf)}`,
         ...Object.entries(postfix.tables).flatMap(([name, content]) => installFile(`${conf}/${name}`, "0644", content)),
         // Indexed: a lookup does not grow with the recipient list.
-        `postmap -c "$conf" "hash:$conf/vmailbox"`,
+        // Table names are the renderer's own (vmailbox, transport): nothing to quote.
+        ...postfix.hashTables.map((name) => `postmap -c "$conf" "hash:$conf/${name}"`),
         // main.cf is edited in a copy and checked there; only a config that passes replaces the live one.
         'staged=$(mktemp -d "${TMPDIR:-/tmp}/mailcontinuity-postfix.XXXXXX")',
         'trap \'rm -rf "$staged"\' EXIT',
         'cp "$conf/main.cf" "$conf/master.cf" "$staged/"',
         ...postfix.mainCf.map(([k, v]) => `postconf -c "$staged" -e ${shellQuote(`${k}=${v}`)}`),
+        ...postfix.removed.map((k) => `postconf -c "$staged" -X ${shellQuote(k)}`),
         'postfix -c "$staged" check',
         'install_file "$conf/main.cf" 0644 <"$staged/main.cf"',
         ...installFile(options.etrnScriptPath ?? ETRN_SCRIPT_PATH, "0755", renderEtrnScript(topology)),

@@ -1,7 +1,8 @@
 // The primary's Postfix configuration as data: main.cf parameters (applied with `postconf -e`) and the
 // lookup tables they name. The EC2 cloud-init and the lab apply exactly this.
 import type { Topology } from "../topology/schema";
-import { domainOfRecipient } from "../topology/placement";
+import { MAILBOX_UID, virtualMailboxTable } from "./maildirs";
+import { switchTransportTable } from "./sites";
 
 export interface PrimaryPostfixOptions {
     /** Public addresses of the relays, trusted to hand over queued mail. */
@@ -17,25 +18,22 @@ export interface PrimaryPostfixConfig {
     mainCf: [name: string, value: string][];
     /** Lookup tables, keyed by path relative to the config directory. */
     tables: Record<string, string>;
+    /** The tables main.cf reads as hash: (indexed with postmap after each install). */
+    hashTables: string[];
+    /** main.cf parameters an earlier config set and this one must remove (postconf -X). */
+    removed: string[];
 }
-
-export const MAILBOX_UID = 5000;
 
 // Relays and primary must agree, or a relay accepts mail the primary later refuses and a bounce follows.
 export const MESSAGE_SIZE_LIMIT = 52428800;
-
-/** One line per mailbox; a whole-domain recipient (@domain) gets a catch-all mailbox. */
-export function virtualMailboxTable(recipients: readonly string[]): string {
-    const lines = recipients.map((r) =>
-        r.startsWith("@") ? `${r}\t${domainOfRecipient(r)}/catchall/` : `${r}\t${domainOfRecipient(r)}/${r.slice(0, r.lastIndexOf("@"))}/`,
-    );
-    return `${lines.join("\n")}\n`;
-}
 
 export function renderPrimaryPostfix(topology: Topology, options: PrimaryPostfixOptions): PrimaryPostfixConfig {
     const dir = options.configDir ?? "/etc/postfix";
     const relayClients = options.relayAddresses.map((a) => `${a}/32\tOK`).join("\n");
     const trustRelays = `check_client_access cidr:${dir}/relay_clients.cidr`;
+    // The mail switch: site users' mail goes on to their site's server (lib/render/sites.ts).
+    const transport = switchTransportTable(topology);
+    const siteRouting: [string, string][] = transport === "" ? [] : [["transport_maps", `hash:${dir}/transport`]];
     return {
         mainCf: [
             ["myhostname", topology.primary.hostname],
@@ -68,11 +66,16 @@ export function renderPrimaryPostfix(topology: Topology, options: PrimaryPostfix
             ["smtpd_client_event_limit_exceptions", `$mynetworks, cidr:${dir}/relay_clients.cidr`],
             // Queued mail arriving in a burst from a relay should not wait behind per-client limits.
             ["smtpd_client_connection_count_limit", "100"],
+            ...siteRouting,
         ],
         tables: {
             vmailbox: virtualMailboxTable(topology.recipients),
             "relay_clients.cidr": relayClients === "" ? "" : `${relayClients}\n`,
+            ...(transport === "" ? {} : { transport }),
         },
+        hashTables: ["vmailbox", ...(transport === "" ? [] : ["transport"])],
+        // The last site gone: the switch must stop routing by the old table, which stays on disk.
+        removed: transport === "" ? ["transport_maps"] : [],
     };
 }
 

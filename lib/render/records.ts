@@ -24,6 +24,15 @@ export interface RecordSpec<Address = string> {
     priority?: number;
 }
 
+/**
+ * The longest TTL of the primary's address record. Its hostname (mail.<domain>) is also the name users'
+ * mail programs use for IMAP, and the relays find the primary through it (MX, then A): when the primary
+ * is rebuilt elsewhere (docs/rebuild-primary.md) and gets a new address, resolvers keep handing out the
+ * old one for up to this long. Five minutes is short next to the rebuild itself (a volume from a
+ * snapshot and an instance's first boot take longer), so a shorter TTL would only add queries.
+ */
+export const CLIENT_ACCESS_TTL_SECONDS = 300;
+
 export function mtaStsPolicy(topology: Topology): string {
     const mx = mailHosts(topology).map((h) => `mx: ${h.hostname}`);
     // RFC 8461 3.2: CRLF line endings; max_age a week, in seconds.
@@ -66,9 +75,16 @@ export function buildRecordSet<Address = string>(
     for (const host of mailHosts(topology)) {
         const zone = zoneOf(host.hostname, topology.domains);
         if (zone === undefined) continue; // outside every managed zone: allowed only by override
-        records.push({ zone, role: "address", name: host.hostname, type: "A", ttl, content: addressOf(host.hostname) });
+        const addressTtl = host === topology.primary ? Math.min(ttl, CLIENT_ACCESS_TTL_SECONDS) : ttl;
+        records.push({ zone, role: "address", name: host.hostname, type: "A", ttl: addressTtl, content: addressOf(host.hostname) });
         // Bounces from a relay carry an empty sender, so receivers check SPF against its HELO name.
         records.push({ zone, role: "spf", name: host.hostname, type: "TXT", ttl, content: "v=spf1 a -all" });
+    }
+    // The switch and the other sites reach a site's server by name (lib/render/sites.ts).
+    for (const site of Object.values(topology.sites)) {
+        const zone = site.server === undefined ? undefined : zoneOf(site.server.hostname, topology.domains);
+        if (site.server === undefined || zone === undefined) continue;
+        records.push({ zone, role: "address", name: site.server.hostname, type: "A", ttl, content: site.server.placement.address });
     }
     return records;
 }

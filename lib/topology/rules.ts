@@ -220,6 +220,58 @@ function dmarcReports(s: Sections): Problem[] {
     ];
 }
 
+/**
+ * Sites (the "mail switch"): every site has a server, every site recipient names a known site and
+ * one site only, a site's server is no MX host, and a site is not one outage away from the switch.
+ */
+function sites(s: Sections): Problem[] {
+    if (!s.sites || !s.recipientEntries) return [];
+    const problems: Problem[] = [];
+    const names = Object.keys(s.sites);
+    for (const [name, site] of Object.entries(s.sites)) {
+        if (site.server === undefined) {
+            problems.push({ path: ["sites", name], message: `site ${name} has no server; give server.hostname and server.placement (kind: external, address, site)` });
+            continue;
+        }
+        const server = site.server;
+        const mxHosts = [s.primary?.hostname, ...(s.relays ?? []).map((r) => r.hostname)];
+        if (mxHosts.includes(server.hostname)) problems.push({ path: ["sites", name, "server", "hostname"], message: `${server.hostname} is an MX host; a site needs its own server` });
+        for (const [other, otherSite] of Object.entries(s.sites)) {
+            if (other < name && otherSite.server?.placement.address === server.placement.address) {
+                problems.push({ path: ["sites", name, "server", "placement", "address"], message: `${server.placement.address} is already the server of site ${other}` });
+            }
+        }
+        if (s.primary && s.relays && s.relays.length === 1 && failureDomainOf(server.placement) === failureDomainOf(s.primary.placement)) {
+            problems.push({
+                path: ["sites", name, "server", "placement", "site"],
+                message: `site ${name}'s server is in ${failureDomainOf(server.placement)}, like the switch (the primary), and there is only one relay: one outage takes the switch and the site, and a single relay must hold everything; move the site's server or add a relay`,
+            });
+        }
+    }
+    const siteOf = new Map<string, { site: string; index: number }>();
+    s.recipientEntries.forEach((entry, i) => {
+        if (typeof entry === "string") return;
+        if (!names.includes(entry.site)) {
+            problems.push({ path: ["recipients", i, "site"], message: `site ${entry.site} is not in sites (${names.length > 0 ? names.join(", ") : "none declared"})` });
+        }
+        const earlier = siteOf.get(entry.address);
+        if (earlier !== undefined && earlier.site !== entry.site) {
+            problems.push({ path: ["recipients", i], message: `${entry.address} is already a user of site ${earlier.site} (recipients[${earlier.index}]); a user belongs to one site` });
+        }
+        siteOf.set(entry.address, { site: entry.site, index: i });
+    });
+    s.recipientEntries.forEach((entry, i) => {
+        if (typeof entry === "string" && siteOf.has(entry)) {
+            problems.push({ path: ["recipients", i], message: `${entry} is also a user of site ${siteOf.get(entry)!.site}; list it once, with its site` });
+        }
+    });
+    s.mailboxes?.forEach((mailbox, i) => {
+        const site = siteOf.get(mailbox);
+        if (site !== undefined) problems.push({ path: ["mailboxes", i], message: `${mailbox} is a user of site ${site.site}; its mailbox is on that site's server, not on the primary` });
+    });
+    return problems;
+}
+
 export function checkRules(sections: Sections): Problem[] {
-    return [domains, priorities, failureDomains, hostnames, adminAccess, adminKeys, dnsProviders, recipients, mailboxes, dmarcReports, queueLifetime].flatMap((rule) => rule(sections));
+    return [domains, priorities, failureDomains, hostnames, adminAccess, adminKeys, dnsProviders, recipients, mailboxes, dmarcReports, queueLifetime, sites].flatMap((rule) => rule(sections));
 }

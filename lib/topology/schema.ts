@@ -54,11 +54,51 @@ const awsHostFields = {
     reverseDns: z.boolean().default(false),
 };
 
-const awsPrimaryPlacement = z.strictObject({
-    ...awsHostFields,
-    instanceType: instanceType("t3.small"),
-    volumeSizeGiB: z.int().min(8).max(16384).default(50),
-});
+/** The intervals AWS Data Lifecycle Manager takes (CreateRule.Interval, HOURS). */
+export const SNAPSHOT_INTERVAL_HOURS = [1, 2, 3, 4, 6, 8, 12, 24] as const;
+
+// The mail volume's scheduled snapshots (AWS Data Lifecycle Manager), copied to a second region: the
+// mailboxes exist only on that volume, so a primary without them loses every mailbox with its region.
+const mailSnapshots = z.strictObject(
+    {
+        everyHours: z
+            .int()
+            .refine((n) => (SNAPSHOT_INTERVAL_HOURS as readonly number[]).includes(n), {
+                message: `Data Lifecycle Manager takes a snapshot every ${SNAPSHOT_INTERVAL_HOURS.join(", ")} hours; pick one of those`,
+            })
+            .default(24),
+        /** Snapshots kept in the primary's region (DLM RetainRule.Count, 1-1000). */
+        keep: z.int().min(1).max(1000).default(7),
+        /** Where each snapshot is copied, so that it outlives the primary's region. */
+        copyToRegion: awsRegion,
+        /** How long a copy is kept there (DLM CrossRegionCopyRetainRule, DAYS). */
+        copyKeepDays: z.int().min(1).max(3650).default(7),
+    },
+    // Only a missing block gets this sentence; an unknown key keeps zod's own message, which names it.
+    { error: (issue) => (issue.input === undefined ? "give snapshots: {copyToRegion: <another region>} (README: snapshots and rebuilding the primary)" : undefined) },
+);
+
+const awsPrimaryPlacement = z
+    .strictObject({
+        ...awsHostFields,
+        instanceType: instanceType("t3.small"),
+        volumeSizeGiB: z.int().min(8).max(16384).default(50),
+        snapshots: mailSnapshots,
+        /**
+         * Create the mail volume from this snapshot (in `region`): the rebuild of a lost primary. It names
+         * a new volume resource, so keep it for as long as that volume lives (docs/rebuild-primary.md).
+         */
+        restoreFromSnapshot: z.string().regex(/^snap-[0-9a-f]{8,17}$/, { message: "expected an EBS snapshot id such as snap-0123456789abcdef0" }).optional(),
+    })
+    .superRefine((p, ctx) => {
+        if (p.snapshots.copyToRegion === p.region) {
+            ctx.addIssue({
+                code: "custom",
+                path: ["snapshots", "copyToRegion"],
+                message: `copies in ${p.region}, the primary's own region, die with it; name another region`,
+            });
+        }
+    });
 
 const externalPrimaryPlacement = z.strictObject({
     kind: z.literal("external"),
@@ -128,6 +168,22 @@ const recipientAddress = z
     .transform((s) => s.toLowerCase())
     .pipe(z.string().regex(/^[a-z0-9!#$%&'*+/=?^_`{|}~.-]+@[a-z0-9.-]+$/, { message: "expected a mailbox address such as alice@example.com" }));
 
+const siteName = z.string().regex(/^[a-z][a-z0-9-]{0,30}$/, { message: "expected a site name such as berlin (lower-case letters, digits and -)" });
+
+/** A recipient whose mailbox is on a site's own server; the primary (the switch) forwards its mail there. */
+const siteRecipient = z.strictObject({ address: recipientAddress, site: siteName });
+
+/** One office of a multi-site organisation, with its own mail server (one you keep: its address). */
+const siteSpec = z.strictObject({
+    // Optional here so that a site without one is refused with its path and a sentence (rules.ts).
+    server: z
+        .strictObject({
+            hostname: fqdn,
+            placement: externalPrimaryPlacement,
+        })
+        .optional(),
+});
+
 export const sections = {
     domains: z.array(fqdn).min(1, { message: "list at least one domain" }),
     primary,
@@ -138,7 +194,11 @@ export const sections = {
             message: "list at least two DNS providers (cloudflare and route53) so that one failing does not stop mail",
         }),
     }),
-    recipients: z.array(recipient).min(1, { message: "list the valid recipients the relays accept" }),
+    recipients: z.array(z.union([recipient, siteRecipient], { error: "expected an address (alice@example.com, @example.com) or {address, site}" })).min(1, {
+        message: "list the valid recipients the relays accept",
+    }),
+    /** Sites with their own mail servers, by name; recipients name theirs. */
+    sites: z.record(siteName, siteSpec).default({}),
     alerts: z.strictObject({ email: z.email({ message: "expected the address that receives alerts" }) }),
     queueLifetime: duration.default("7d"),
     policy: z
@@ -172,9 +232,28 @@ export const sections = {
         .default({ allowShortQueueLifetime: false, allowMxOutsideDomain: false, dmarcReportsAuthorized: false }),
 };
 
-export const topologySchema = z.strictObject(sections);
+export type RecipientEntry = z.output<typeof sections.recipients>[number];
+
+/**
+ * Every recipient as an address (what the relays and the primary accept), and the site of those
+ * that have one: the model's readers never see the two spellings of the config.
+ */
+export function splitRecipients(entries: readonly RecipientEntry[]): { recipients: string[]; recipientSites: Record<string, string>; recipientEntries: readonly RecipientEntry[] } {
+    const recipientSites: Record<string, string> = {};
+    const recipients = entries.map((entry) => {
+        if (typeof entry === "string") return entry;
+        // The first site named wins here; rules.ts refuses an address named twice.
+        recipientSites[entry.address] ??= entry.site;
+        return entry.address;
+    });
+    // The entries as written stay for the rules, which name each one's path.
+    return { recipients, recipientSites, recipientEntries: entries };
+}
+
+export const topologySchema = z.strictObject(sections).transform((t) => ({ ...t, ...splitRecipients(t.recipients) }));
 
 export type Topology = z.output<typeof topologySchema>;
+export type SiteSpec = z.output<typeof siteSpec>;
 export type Primary = Topology["primary"];
 export type Relay = Topology["relays"][number];
 export type MailHost = Primary | Relay;

@@ -1,5 +1,5 @@
 import type { z } from "zod";
-import { sections, topologySchema, type Topology } from "./schema";
+import { sections, splitRecipients, topologySchema, type RecipientEntry, type Topology } from "./schema";
 import { checkRules, type Problem } from "./rules";
 import { limitProblems } from "./limits";
 
@@ -42,5 +42,6 @@ export function parseTopology(raw: unknown): Topology {
         const result = schema.safeParse(record[name]);
         if (result.success) parsed[name] = result.data;
     }
+    if (Array.isArray(parsed.recipients)) Object.assign(parsed, splitRecipients(parsed.recipients as RecipientEntry[]));
     throw new TopologyError([...zodProblems(whole.error), ...checkRules(parsed as Partial<Topology>)]);
 }
