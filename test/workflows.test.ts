@@ -134,6 +134,7 @@ describe("test:unprivileged", () => {
         "test/relay-image.test.ts": "the entrypoint's render and install steps set Postfix's ownership; port 25",
         "test/relay-image-container.test.ts": "podman's store and network namespaces",
         "test/renderers.test.ts": "the primary's apply step runs `postfix check`, which only root may run",
+        "test/runbook-lab.test.ts": "the runbook's commands run against the lab (namespaces, podman)",
     };
     const usesRoot = (file: string) => /process\.getuid|missingPrerequisites\(|\bpodman\(|renderPrimaryApply\(/.test(readFileSync(join(ROOT, file), "utf8"));
 
