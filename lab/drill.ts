@@ -3,10 +3,14 @@
 // reached the primary's mailbox exactly once.
 import type { Relay, Topology } from "../lib/topology/schema";
 import { mailHosts } from "../lib/topology/placement";
+import { checkDrift, checkHealthy, checkNameserverDown, checkNameserverServfail } from "./check-scenarios";
 import type { Lab } from "./lab";
+import { primaryRebuilt } from "./rebuild-scenario";
+import { sitesScenario } from "./site-scenarios";
 import { readMaildirs, type MailMessage } from "./mailbox";
 import { NAMESERVERS } from "./nameservers";
 import { hostKey } from "./net";
+import { LAB_STUCK_QUEUE_AGE_SECONDS, type QueueHealth } from "./relays";
 import { SENDER } from "./sender";
 import { sleep, waitFor } from "./wait";
 
@@ -63,7 +67,7 @@ export class Drill {
 
     constructor(
         readonly lab: Lab,
-        private readonly runId: string,
+        readonly runId: string,
         private readonly progress: (message: string) => void,
     ) {}
 
@@ -355,6 +359,81 @@ export class Drill {
         };
     }
 
+    /**
+     * Stuck mail: the primary is up and takes everyone's mail but the relays' (450 at RCPT), so what they
+     * hold cannot go home. mx2's queue health (the URL the alerts' Route53 check asks) must turn 503
+     * "stuck" once its oldest message is past STUCK_QUEUE_AGE, and not before; mx3, holding nothing,
+     * stays 200. Then the refusal is lifted: the mail arrives exactly once and the health is 200 again.
+     */
+    async stuckQueue(count = 5): Promise<Row> {
+        const scenario = "stuck queue: primary refuses the relays (450), alert";
+        const [mx2, ...others] = this.relays;
+        const primary = this.lab.addressOf(this.lab.topology.primary.hostname);
+        const age = LAB_STUCK_QUEUE_AGE_SECONDS;
+        const started = Date.now();
+        const failures: string[] = [];
+        const samples: { at: number; health: QueueHealth }[] = [];
+        const health = (): QueueHealth => {
+            const h = this.lab.relays.queueHealth(mx2);
+            samples.push({ at: Date.now(), health: h });
+            return h;
+        };
+        const before = health();
+        if (before.code !== 200) failures.push(`${hostKey(mx2.hostname)} said ${before.code} "${before.body}" before anything broke`);
+
+        // The mail lands at the relays while the primary is down, as in an outage.
+        this.lab.primary.stop();
+        const batch = this.send(scenario, count, 1);
+        const acked = await this.waitAcknowledged(batch);
+        const arrivals = this.lab.relays.queue(mx2).flatMap((m) => (m.arrival !== undefined ? [m.arrival * 1000] : []));
+        if (arrivals.length === 0) throw new Error(`${mx2.hostname} holds none of the ${acked.size} acknowledged messages`);
+        let flippedAfter = 0;
+        let stuckSays = "";
+        try {
+            // Back up, for everyone but the relays.
+            this.lab.primary.refuseClients(this.relays.map((r) => this.lab.addressOf(r.hostname)));
+            this.lab.primary.start();
+            const refusing = Date.now();
+            await waitFor(`${this.lab.topology.primary.hostname} to answer 220`, () => this.lab.answers220(SENDER.key, primary), 30_000);
+            const fromSender = this.rcptReply(primary, this.lab.recipient);
+            if (fromSender !== "250") failures.push(`the refusing primary answered ${fromSender}, not 250, to the sending MTA`);
+            // The alert's threshold: the oldest message is past STUCK_QUEUE_AGE while the primary answers.
+            const threshold = Math.max(Math.min(...arrivals) + age * 1000, refusing);
+            await waitFor(`${mx2.hostname}'s queue health to say stuck`, () => {
+                const h = health();
+                return h.code === 503 && h.body.includes("stuck:");
+            }, 120_000, 1000);
+            const flipped = samples[samples.length - 1];
+            flippedAfter = (flipped.at - threshold) / 1000;
+            stuckSays = flipped.health.body;
+            const early = samples.find((s) => s.at < threshold - 1000 && s.health.code !== 200);
+            if (early !== undefined) failures.push(`${hostKey(mx2.hostname)} said ${early.health.code} "${early.health.body}" ${((threshold - early.at) / 1000).toFixed(1)} s before the threshold`);
+            if (!flipped.health.body.includes(`primary [${primary}]:25 answers 220`) && !flipped.health.body.includes(this.lab.topology.primary.hostname)) {
+                failures.push(`the stuck report names no primary: ${flipped.health.body}`);
+            }
+            for (const other of others) {
+                const h = this.lab.relays.queueHealth(other);
+                if (h.code !== 200) failures.push(`${hostKey(other.hostname)}, holding nothing, said ${h.code} "${h.body}"`);
+            }
+        } finally {
+            this.lab.primary.refuseClients(undefined);
+        }
+        const repaired = Date.now();
+        // The flusher's backoff (5 s, 10 s, 20 s, ...) decides when it tries again.
+        await this.waitDelivered(batch, acked.size, 150_000);
+        const recovery = (Date.now() - repaired) / 1000;
+        await this.waitRelaysEmpty();
+        let after: QueueHealth = { code: 0, body: "" };
+        try {
+            await waitFor(`${mx2.hostname}'s queue health to say ok again`, () => (after = health()).code === 200, 30_000, 500);
+        } catch {
+            failures.push(`${hostKey(mx2.hostname)} still says ${after.code} "${after.body}" with its queue empty`);
+        }
+        const row = this.row(scenario, batch, started, recovery);
+        const detail = `${hostKey(mx2.hostname)} answered 503 ${flippedAfter.toFixed(1)} s after its oldest message passed STUCK_QUEUE_AGE=${age}s with the primary refusing ("${stuckSays}"), 200 again once delivered; ${row.detail}`;
+        return failures.length === 0 ? { ...row, detail } : { ...row, pass: false, detail: `${failures.join("; ")}; ${detail}` };
+    }
+
     /** The reply code to RCPT TO, asked straight at a mail host from the sending side with swaks. */
     private rcptReply(address: string, to: string): string {
         const r = this.lab.net.exec(SENDER.key, ["swaks", "--server", address, "--from", SENDER.mailbox, "--to", to, "--quit-after", "RCPT", "--timeout", "10"]);
@@ -498,6 +577,13 @@ export const SCENARIOS: Scenario[] = [
     { id: "ns1-down", run: (d, burst) => d.nameserverDown(burst), soak: true },
     { id: "ns1-servfail", run: (d, burst) => d.nameserverServfail(burst), soak: true },
     { id: "queue-lifetime", run: (d) => d.queueLifetimeExceeded() },
+    { id: "stuck-queue", run: (d) => d.stuckQueue() },
     { id: "config-change", run: (d) => d.configChange() },
     { id: "security", run: (d) => d.openRelayProbes() },
+    { id: "sites", run: (d) => sitesScenario(d.lab, d.runId) },
+    { id: "primary-rebuilt", run: (d) => primaryRebuilt(d) },
+    { id: "check-healthy", run: (d) => checkHealthy(d.lab) },
+    { id: "check-ns-servfail", run: (d) => checkNameserverServfail(d.lab) },
+    { id: "check-ns-down", run: (d) => checkNameserverDown(d.lab) },
+    { id: "check-drift", run: (d) => checkDrift(d.lab) },
 ];

@@ -149,6 +149,15 @@ export class LabNetwork {
         return killNamespace(this.nsName(key), signal);
     }
 
+    /** Takes one host off the network for good: its processes killed, its namespace (and link) deleted. */
+    removeHost(key: string): void {
+        const ns = this.nsName(key);
+        killNamespace(ns, "SIGKILL");
+        run("ip", ["netns", "del", ns]);
+        rmSync(join("/etc/netns", ns), { recursive: true, force: true });
+        this.hosts.delete(key);
+    }
+
     /** Removes every process, namespace and resolver file this lab made. Safe to call twice. */
     destroy(): void {
         if (!this.created) return;

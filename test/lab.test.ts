@@ -66,7 +66,7 @@ describe("lab parts", () => {
     it("keeps the scenario ids other tools name (--only), config-change before security", () => {
         const ids = SCENARIOS.map((s) => s.id);
         assert.equal(new Set(ids).size, ids.length);
-        for (const id of ["all-up", "primary-stopped", "primary-4xx", "config-change", "security"]) assert.ok(ids.includes(id), id);
+        for (const id of ["all-up", "primary-stopped", "primary-4xx", "stuck-queue", "config-change", "security"]) assert.ok(ids.includes(id), id);
         assert.ok(ids.indexOf("config-change") < ids.indexOf("security"), "security must probe the restored recipient list");
     });
 
@@ -158,6 +158,8 @@ describe("failover drill (npm run lab)", () => {
         }
         const outage = rows.find((x) => x.scenario.startsWith("primary stopped"))!;
         assert.ok(outage.recoverySeconds !== null && outage.recoverySeconds < 30, `recovery took ${outage.recoverySeconds} s`);
+        // The queue alert fired (its URL answered 503 "stuck") once the mail was past STUCK_QUEUE_AGE.
+        assert.match(rows.find((x) => x.scenario.startsWith("stuck queue"))!.detail, /answered 503 \d+\.\d s after its oldest message passed STUCK_QUEUE_AGE=\d+s .*"mailcontinuity-queue: stuck: /);
         assert.ok(seconds < 300, `the drill took ${seconds.toFixed(0)} s; it must stay under 5 minutes`);
         assert.equal(spawnSync("ip", ["netns", "list"], { encoding: "utf8" }).stdout, before, "the lab left namespaces behind");
         const leftover = [...processNamespaces()].filter((ns) => !namespacesBefore.has(ns));
@@ -175,10 +177,10 @@ function labContainersAndVolumes(): string[] {
 }
 
 describe("failover drill with the relays as containers (npm run lab -- --relay-runtime container)", () => {
-    it("the relay image survives a SIGKILL and takes a recipient change through podman exec, and nothing is left behind", (t) => {
+    it("the relay image survives a SIGKILL, takes a recipient change through podman exec, reports stuck mail, and nothing is left behind", (t) => {
         const missing = missingPrerequisites("container");
         if (!requirePrerequisite(t, missing.length === 0, `${missing.join("; ")} (the relay image is built with buildah and run with podman)`)) return;
-        const only = ["all-up", "relay-killed", "config-change", "security"];
+        const only = ["all-up", "relay-killed", "stuck-queue", "config-change", "security"];
         const processesBefore = processNamespaces();
         const started = Date.now();
         // The image is built first when podman's store lacks the current digest's (a few minutes at most).

@@ -12,7 +12,7 @@ import { after, before, describe, it } from "node:test";
 import type { Relay } from "../lib/topology/schema";
 import { parseTopology } from "../lib/topology/validate";
 import { RELAY_ENTRYPOINT } from "../lib/render/relay-apply";
-import { recipientsFile } from "../lib/render/relay-env";
+import { QUEUE_HEALTHY_TEXT, recipientsFile } from "../lib/render/relay-env";
 import { LabNetwork } from "../lab/net";
 import { CONTAINER_ULIMITS, RelayContainer, labPrefix, labRelaySpec, podman, removeLabContainers } from "../lab/container-runtime";
 import { BUILD_LOG_DIR, StepError, buildImage } from "../scripts/relay-image";
@@ -255,6 +255,20 @@ describe("relay image, built and run (podman)", () => {
         assert.equal(shared.exec(["hostname"]).stdout.trim(), mx2.hostname);
     });
 
+    it("serves its queue health on the spec's published status port: 200 ok at /, nothing else", (t) => {
+        if (!requirePrerequisite(t, ready, why)) return;
+        const spec = labRelaySpec(topology, mx2, labId);
+        const status = spec.ports.find((p) => p.internal !== 25)!;
+        assert.equal(spec.env.STATUS_PORT, String(status.internal), "the image must listen where the container publishes");
+        const get = (path: string) => {
+            const r = net.exec(CLIENT.key, ["curl", "--silent", "--max-time", "5", "--write-out", "\n%{http_code}", `http://${addressOf(mx2)}:${status.internal}${path}`]);
+            return r.stdout;
+        };
+        assert.equal(get("/"), `${QUEUE_HEALTHY_TEXT}\n\n200`, "the body is one line");
+        assert.match(get("/cgi-bin/index.cgi/../../etc/passwd"), /\n(400|403|404)$/);
+        assert.match(get("/queue-health"), /\n404$/, "only / answers; the status file itself is not served");
+    });
+
     it("takes a new recipient list through podman exec -i install-recipients, without a restart", (t) => {
         if (!requirePrerequisite(t, ready, why)) return;
         const masterPid = () => shared.exec(["cat", `${shared.spec.queuePath}/pid/master.pid`]).stdout.trim();
@@ -263,7 +277,8 @@ describe("relay image, built and run (podman)", () => {
         assert.equal(smtp(net, server, "carol@example.com").rcpt, 550);
         const installed = shared.installRecipients(`${shared.spec.recipients.content}carol@example.com\n`);
         assert.equal(installed.status, 0, installed.stderr);
-        assert.match(installed.stdout, /^relay: 4 recipients now; table rebuilt, Postfix reloaded \(master pid \d+ kept, queue untouched\)$/m);
+        const count = topology.recipients.length + 1;
+        assert.match(installed.stdout, new RegExp(`^relay: ${count} recipients now; table rebuilt, Postfix reloaded \\(master pid \\d+ kept, queue untouched\\)$`, "m"));
         assert.equal(smtp(net, server, "carol@example.com").rcpt, 250);
         assert.equal(masterPid(), before);
         const refused = shared.installRecipients("carol@example.org\n");
