@@ -20,12 +20,11 @@ export class SiteServers {
     constructor(private readonly lab: Lab) {}
 
     get all(): SiteServer[] {
-        return Object.entries(this.lab.topology.sites).map(([site, spec]) => ({
-            site,
-            hostname: spec.server!.hostname,
-            address: spec.server!.placement.address,
-            key: hostKey(spec.server!.hostname),
-        }));
+        return Object.entries(this.lab.topology.sites).map(([site, spec]) => {
+            const placement = spec.server!.placement;
+            if (placement.kind !== "external") throw new Error(`site ${site}: the lab needs fixed addresses (kind: external)`);
+            return { site, hostname: spec.server!.hostname, address: placement.address, key: hostKey(spec.server!.hostname) };
+        });
     }
 
     of(site: string): SiteServer {

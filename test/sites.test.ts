@@ -3,12 +3,12 @@
 // `sites` (test/lab.test.ts).
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { TopologyError, parseTopology } from "../lib/topology/validate";
+import { parseTopology } from "../lib/topology/validate";
 import { renderPrimaryPostfix } from "../lib/render/primary-postfix";
 import { renderSitePostfix, siteRoutes, switchTransportTable } from "../lib/render/sites";
 import { renderSiteApply, siteApplyScriptsOf } from "../lib/render/site-apply";
 import { buildRecordSet } from "../lib/render/records";
-import { rawTopology } from "./helpers";
+import { problemsOf, rawTopology, runPlan } from "./helpers";
 
 type Raw = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -18,15 +18,6 @@ function multisite(change: (t: Raw) => void = () => {}): Raw {
     return t;
 }
 
-function problemsOf(raw: unknown): string[] {
-    try {
-        parseTopology(raw);
-    } catch (error) {
-        assert.ok(error instanceof TopologyError, String(error));
-        return error.message.split("\n").slice(1).map((l) => l.trim());
-    }
-    return [];
-}
 
 describe("sites in the topology", () => {
     it("reads every recipient as an address, and the site of each site user", () => {
@@ -52,8 +43,19 @@ describe("sites in the topology", () => {
             /^topology\.sites\.berlin\.server\.placement\.site: site berlin's server is in office-berlin in berlin, like the switch .* only one relay/,
         ],
         ["a site server that is an MX host", (t) => (t.sites.berlin.server.hostname = "mx2.example.org"), /^topology\.sites\.berlin\.server\.hostname: mx2\.example\.org is an MX host/],
-        ["two sites with one address", (t) => (t.sites.porto.server.placement.address = "198.51.100.41"), /^topology\.sites\.porto\.server\.placement\.address: 198\.51\.100\.41 is already the server of site berlin/],
-        ["a whole domain at a site", (t) => t.recipients.push({ address: "@example.org", site: "lyon" }), /^topology\.recipients\[\d+\]/],
+        ["two sites with one address", (t) => (t.sites.lyon.server.placement.address = "198.51.100.41"), /^topology\.sites\.lyon\.server\.placement\.address: 198\.51\.100\.41 is already the server of site berlin/],
+        ["a whole domain at a site", (t) => t.recipients.push({ address: "@example.org", site: "lyon" }), /^topology\.recipients\[8\]\.address: expected a mailbox address such as alice@example\.com$/],
+        ["an IMAP mailbox for a user of a site server the stack does not run", (t) => (t.mailboxes = ["anna@example.org"]), /^topology\.mailboxes\[0\]: anna@example\.org is a user of site berlin, whose own server \(kind: external\) keeps its users/],
+        [
+            "an EC2 site server without an admin key",
+            (t) => {
+                t.admin.sshKeys = [];
+                t.primary.placement = { kind: "external", address: "192.0.2.10", site: { provider: "own", city: "frankfurt" } };
+                t.relays = t.relays.filter((r: Raw) => r.placement.kind !== "aws");
+                t.relays.push({ hostname: "mx3.example.org", priority: 30, placement: { kind: "docker", host: "ssh://deploy@relay-ovh.example.net", address: "198.51.100.30", site: { provider: "ovh", city: "gravelines" } } });
+            },
+            /^topology\.admin\.sshKeys: porto\.mail\.example\.org run on EC2/,
+        ],
     ];
     for (const [what, change, message] of refused) {
         it(`refuses ${what}, naming its path`, () => {
@@ -61,6 +63,10 @@ describe("sites in the topology", () => {
             assert.ok(problems.some((p) => message.test(p)), problems.join("\n"));
         });
     }
+
+    it("accepts IMAP mailboxes for the users of a site whose server runs on EC2", () => {
+        assert.deepEqual(problemsOf(multisite((t) => (t.mailboxes = ["ines@example.org"]))), []);
+    });
 
     it("accepts a site in the switch's failure domain when another relay remains", () => {
         const problems = problemsOf(
@@ -117,5 +123,38 @@ describe("the switch's and the sites' routing", () => {
         const records = buildRecordSet(topology, () => "192.0.2.1");
         const lyon = records.filter((r) => r.name === "lyon.mail.example.org");
         assert.deepEqual(lyon.map((r) => [r.type, r.content]), [["A", "198.51.100.42"]]);
+    });
+});
+
+describe("a site server on EC2 (Pulumi.multisite.yaml's porto), under mocks", () => {
+    const run = runPlan(["--stack", "multisite", "--json"]);
+    const plan = run.plan!;
+    const named = (name: string) => plan.resources.find((r) => r.name === name);
+    const topology = parseTopology(multisite());
+
+    it("is a mail server like the primary: its own protected mail volume, snapshots, instance in its region", () => {
+        assert.equal(run.status, 0, run.stderr);
+        const volume = named("mail-porto-mail-example-org-mail");
+        assert.ok(volume, plan.resources.map((r) => r.name).join(", "));
+        assert.deepEqual([volume.options.protect, volume.options.retainOnDelete], [true, true]);
+        assert.equal(volume.inputs.availabilityZone, "eu-south-2a");
+        const policy = named("mail-porto-mail-example-org-mail-snapshots");
+        assert.ok(policy, "no snapshot policy for the site's mail volume");
+        assert.match(JSON.stringify(policy.inputs.policyDetails), /porto\.mail\.example\.org/);
+        const instance = named("mail-porto-mail-example-org-vm")!;
+        assert.equal(instance.inputs.ami, "ami-0d2f4e6a8b1c3e5f7");
+        assert.doesNotMatch(String(instance.inputs.userData), /etrn-relays/, "a site server does not ETRN the relays");
+    });
+
+    it("applies the site's routing over SSH, the same script an external site server runs", () => {
+        const config = named("mail-porto-mail-example-org-config");
+        assert.ok(config);
+        assert.equal(config.inputs.stdin, renderSiteApply(topology, "porto"));
+    });
+
+    it("publishes its Elastic IP as its A record at both providers", () => {
+        const records = plan.dns.filter((r) => r.name === "porto.mail.example.org" && r.type === "A");
+        assert.deepEqual(records.map((r) => r.provider).sort(), ["cloudflare", "route53"]);
+        assert.equal(new Set(records.map((r) => r.content)).size, 1);
     });
 });

@@ -78,15 +78,19 @@ for (const stack of stackNames()) {
             }
         });
 
+        /** The sites' own servers (the "mail switch"); those on EC2 are hosts of the stack like the MX hosts. */
+        const siteServers = () => Object.values(topology.sites).map((site) => site.server!);
+        const ec2Hosts = () => [...mailHosts(topology), ...siteServers()].filter((h) => h.placement.kind === "aws");
+
         it("never opens SSH to the world", () => {
             const rules = byType(evaluated(), "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule");
-            const onAws = mailHosts(topology).filter((h) => h.placement.kind === "aws").length;
+            const onAws = ec2Hosts().length;
             assert.equal(rules.length > 0, onAws > 0, "every AWS host needs its firewall rules");
             for (const rule of rules.filter((r) => Number(r.inputs.fromPort) <= 22 && Number(r.inputs.toPort) >= 22)) {
                 assert.ok(rule.inputs.cidrIpv4 !== "0.0.0.0/0" && rule.inputs.cidrIpv6 === undefined, `${rule.name}: ${JSON.stringify(rule.inputs)}`);
             }
             const smtp = rules.filter((r) => r.inputs.fromPort === 25 && r.inputs.cidrIpv4 === "0.0.0.0/0");
-            assert.equal(smtp.length, mailHosts(topology).filter((h) => h.placement.kind === "aws").length);
+            assert.equal(smtp.length, onAws);
         });
 
         it("runs each host in its own region or at its own provider site", () => {
@@ -96,7 +100,7 @@ for (const stack of stackNames()) {
             assert.equal(new Set(sites).size, sites.length, sites.join(", "));
             const regionOf = new Map(byType(evaluated(), "pulumi:providers:aws").map((p) => [p.name, String(p.inputs.region)]));
             const instanceRegions = byType(evaluated(), "aws:ec2/instance:Instance").map((i) => regionOf.get(i.provider ?? "")).sort();
-            const configured = mailHosts(topology).flatMap((h) => (h.placement.kind === "aws" ? [h.placement.region] : [])).sort();
+            const configured = ec2Hosts().flatMap((h) => (h.placement.kind === "aws" ? [h.placement.region] : [])).sort();
             assert.deepEqual(instanceRegions, configured);
             // A Docker relay is managed on its host; an EC2 relay on its own instance, as Debian's admin user.
             const dockerHosts = byType(evaluated(), "pulumi:providers:docker").map((p) => String(p.inputs.host));
@@ -131,9 +135,10 @@ for (const stack of stackNames()) {
             }
         });
 
-        it("watches every MX host on TCP 25 with an alarm in us-east-1 mailed to the alert address", () => {
+        it("watches every MX host and site server on TCP 25 with an alarm in us-east-1 mailed to the alert address", () => {
             const checks = byType(evaluated(), "aws:route53/healthCheck:HealthCheck").filter((c) => c.inputs.type === "TCP");
-            const addresses = (evaluated().outputs.mxTable as { address: string }[]).map((m) => m.address).sort();
+            const siteAddresses = siteServers().map((server) => evaluated().dns.find((r) => r.name === server.hostname && r.type === "A")!.content);
+            const addresses = [...(evaluated().outputs.mxTable as { address: string }[]).map((m) => m.address), ...siteAddresses].sort();
             assert.deepEqual(checks.map((c) => c.inputs.ipAddress).sort(), addresses);
             assert.ok(checks.every((c) => c.inputs.port === 25));
             const alarms = byType(evaluated(), "aws:cloudwatch/metricAlarm:MetricAlarm");

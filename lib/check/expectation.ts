@@ -49,6 +49,11 @@ export function buildExpectation(plan: Plan, outputs: StackOutputs = {}): Expect
         outputs.hostAddresses?.[host.hostname] ?? (host.placement.kind === "aws" ? null : (plan.outputs.hostAddresses as Record<string, string>)[host.hostname]);
     const hosts = mailHosts(topology);
     const addressKnown = new Map(hosts.map((h) => [h.hostname, deployedAddress(h)]));
+    // Sites' own servers: a configured address is a fact, an EC2 one's comes with the stack outputs.
+    for (const site of Object.values(topology.sites)) {
+        const server = site.server!;
+        addressKnown.set(server.hostname, server.placement.kind === "aws" ? (outputs.hostAddresses?.[server.hostname] ?? null) : server.placement.address);
+    }
 
     // Both providers publish the same records (the policy pack enforces it); the first one's are read.
     const provider = plan.dns[0]?.provider;

@@ -90,9 +90,32 @@ export interface PrimaryCloudInitOptions {
     mailVolumeId: string;
 }
 
-/** The primary: Postfix and Dovecot installed, held until the mail volume is mounted. */
+/** The primary: Postfix and Dovecot installed, held until the mail volume is mounted; it ETRNs the relays. */
 export function renderPrimaryCloudInit(topology: Topology, options: PrimaryCloudInitOptions): string {
-    const hostname = topology.primary.hostname;
+    return renderMailServerCloudInit(topology, { hostname: topology.primary.hostname, mailVolumeId: options.mailVolumeId, etrnRelays: true });
+}
+
+/** A site's own server on EC2 (the "mail switch"): the primary's mail host, without the ETRN timer. */
+export function renderSiteCloudInit(topology: Topology, options: { hostname: string; mailVolumeId: string }): string {
+    return renderMailServerCloudInit(topology, { ...options, etrnRelays: false });
+}
+
+/**
+ * Postfix delivering to Maildirs on the mail volume and Dovecot serving them, both held until the
+ * volume is mounted; the apply steps configure them over SSH.
+ */
+function renderMailServerCloudInit(topology: Topology, options: { hostname: string; mailVolumeId: string; etrnRelays: boolean }): string {
+    const hostname = options.hostname;
+    const etrnTimer: WriteFile[] = [
+        {
+            path: "/etc/systemd/system/etrn-relays.service",
+            content: "[Unit]\nDescription=Ask the backup MX relays to flush mail queued for us\nAfter=postfix.service network-online.target\nWants=network-online.target\n\n[Service]\nType=oneshot\nExecStart=/usr/local/sbin/etrn-relays\n",
+        },
+        {
+            path: "/etc/systemd/system/etrn-relays.timer",
+            content: `[Unit]\nDescription=ETRN the relays at boot and every ${ETRN_INTERVAL}\n\n[Timer]\nOnBootSec=30s\nOnUnitActiveSec=${ETRN_INTERVAL}\n\n[Install]\nWantedBy=timers.target\n`,
+        },
+    ];
     const files: WriteFile[] = [
         ...dataVolumeFiles({
             volumeId: options.mailVolumeId,
@@ -109,14 +132,7 @@ export function renderPrimaryCloudInit(topology: Topology, options: PrimaryCloud
                 `install -d -o vmail -g vmail ${MAIL_MOUNT}/vhosts`,
             ],
         }),
-        {
-            path: "/etc/systemd/system/etrn-relays.service",
-            content: "[Unit]\nDescription=Ask the backup MX relays to flush mail queued for us\nAfter=postfix.service network-online.target\nWants=network-online.target\n\n[Service]\nType=oneshot\nExecStart=/usr/local/sbin/etrn-relays\n",
-        },
-        {
-            path: "/etc/systemd/system/etrn-relays.timer",
-            content: `[Unit]\nDescription=ETRN the relays at boot and every ${ETRN_INTERVAL}\n\n[Timer]\nOnBootSec=30s\nOnUnitActiveSec=${ETRN_INTERVAL}\n\n[Install]\nWantedBy=timers.target\n`,
-        },
+        ...(options.etrnRelays ? etrnTimer : []),
         {
             path: "/etc/dovecot/conf.d/99-mailcontinuity.conf",
             content: [
@@ -136,7 +152,7 @@ export function renderPrimaryCloudInit(topology: Topology, options: PrimaryCloud
         ["postfix", "dovecot-imapd", "ssl-cert"],
         files,
         // The apply step (over SSH, once cloud-init is done) configures Postfix and installs the ETRN script.
-        [`touch ${DOVECOT_USERS_PATH}`, `chmod 0640 ${DOVECOT_USERS_PATH}`, `chgrp dovecot ${DOVECOT_USERS_PATH}`, "systemctl enable --now etrn-relays.timer"],
+        [`touch ${DOVECOT_USERS_PATH}`, `chmod 0640 ${DOVECOT_USERS_PATH}`, `chgrp dovecot ${DOVECOT_USERS_PATH}`, ...(options.etrnRelays ? ["systemctl enable --now etrn-relays.timer"] : [])],
         ["echo 'postfix postfix/main_mailer_type select Internet Site' | debconf-set-selections", `echo 'postfix postfix/mailname string ${hostname}' | debconf-set-selections`],
     );
 }

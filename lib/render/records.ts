@@ -84,7 +84,8 @@ export function buildRecordSet<Address = string>(
     for (const site of Object.values(topology.sites)) {
         const zone = site.server === undefined ? undefined : zoneOf(site.server.hostname, topology.domains);
         if (site.server === undefined || zone === undefined) continue;
-        records.push({ zone, role: "address", name: site.server.hostname, type: "A", ttl, content: site.server.placement.address });
+        const placement = site.server.placement;
+        records.push({ zone, role: "address", name: site.server.hostname, type: "A", ttl, content: placement.kind === "aws" ? addressOf(site.server.hostname) : placement.address });
     }
     return records;
 }

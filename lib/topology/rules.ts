@@ -64,6 +64,18 @@ function failureDomains(s: Sections): Problem[] {
             taken.set(domain, `relays[${i}]`);
         }
     });
+    // The copies are where a lost primary is rebuilt, and a relay may not share the primary's region.
+    const primaryPlacement = s.primary.placement;
+    if (primaryPlacement.kind === "aws") {
+        const copies = primaryPlacement.snapshots.copyToRegion;
+        const relayThere = s.relays.findIndex((r) => r.placement.kind === "aws" && r.placement.region === copies);
+        if (relayThere >= 0) {
+            problems.push({
+                path: ["primary", "placement", "snapshots", "copyToRegion"],
+                message: `${copies} is where relays[${relayThere}] runs; a primary rebuilt from these copies could not run there (a relay must be in another region than the primary): choose a region without an EC2 relay`,
+            });
+        }
+    }
     const primaryProvider = providerOf(s.primary.placement);
     if (s.relays.length > 0 && s.relays.every((r) => providerOf(r.placement) === primaryProvider)) {
         problems.push({
@@ -128,6 +140,9 @@ function adminAccess(s: Sections): Problem[] {
     s.relays?.forEach((relay, i) => {
         if (relay.placement.kind === "aws") check(["relays", i, "placement", "adminSshCidr"], relay.placement.adminSshCidr);
     });
+    for (const [name, site] of Object.entries(s.sites ?? {})) {
+        if (site.server?.placement.kind === "aws") check(["sites", name, "server", "placement", "adminSshCidr"], site.server.placement.adminSshCidr);
+    }
     return problems;
 }
 
@@ -179,7 +194,8 @@ function queueLifetime(s: Sections): Problem[] {
 
 function adminKeys(s: Sections): Problem[] {
     if (!s.primary || !s.relays || !s.admin) return [];
-    const onAws = [s.primary, ...s.relays].filter((h) => h.placement.kind === "aws").map((h) => h.hostname);
+    const sites = Object.values(s.sites ?? {}).flatMap((site) => (site.server === undefined ? [] : [site.server]));
+    const onAws = [s.primary, ...s.relays, ...sites].filter((h) => h.placement.kind === "aws").map((h) => h.hostname);
     if (onAws.length === 0 || s.admin.sshKeys.length > 0) return [];
     return [
         {
@@ -200,7 +216,9 @@ function mailboxes(s: Sections): Problem[] {
         const covered = s.recipients!.includes(mailbox) || s.recipients!.includes(`@${domainOfRecipient(mailbox)}`);
         if (!covered) problems.push({ path: ["mailboxes", i], message: `${mailbox} is not in recipients; the relays would refuse its mail (add it there)` });
     });
-    if (s.primary && s.primary.placement.kind !== "aws" && s.mailboxes.length > 0) {
+    // Site users' mailboxes are on their site's server (the sites rule); the rest are the primary's.
+    const primaryMailboxes = s.mailboxes.filter((m) => s.recipientSites?.[m] === undefined);
+    if (s.primary && s.primary.placement.kind !== "aws" && primaryMailboxes.length > 0) {
         problems.push({ path: ["mailboxes"], message: "mailbox users are set up on an AWS primary only; an external primary keeps its own users" });
     }
     return problems;
@@ -237,8 +255,10 @@ function sites(s: Sections): Problem[] {
         const mxHosts = [s.primary?.hostname, ...(s.relays ?? []).map((r) => r.hostname)];
         if (mxHosts.includes(server.hostname)) problems.push({ path: ["sites", name, "server", "hostname"], message: `${server.hostname} is an MX host; a site needs its own server` });
         for (const [other, otherSite] of Object.entries(s.sites)) {
-            if (other < name && otherSite.server?.placement.address === server.placement.address) {
-                problems.push({ path: ["sites", name, "server", "placement", "address"], message: `${server.placement.address} is already the server of site ${other}` });
+            const mine = server.placement;
+            const theirs = otherSite.server?.placement;
+            if (other < name && mine.kind === "external" && theirs?.kind === "external" && theirs.address === mine.address) {
+                problems.push({ path: ["sites", name, "server", "placement", "address"], message: `${mine.address} is already the server of site ${other}` });
             }
         }
         if (s.primary && s.relays && s.relays.length === 1 && failureDomainOf(server.placement) === failureDomainOf(s.primary.placement)) {
@@ -267,7 +287,9 @@ function sites(s: Sections): Problem[] {
     });
     s.mailboxes?.forEach((mailbox, i) => {
         const site = siteOf.get(mailbox);
-        if (site !== undefined) problems.push({ path: ["mailboxes", i], message: `${mailbox} is a user of site ${site.site}; its mailbox is on that site's server, not on the primary` });
+        if (site !== undefined && s.sites?.[site.site]?.server?.placement.kind !== "aws") {
+            problems.push({ path: ["mailboxes", i], message: `${mailbox} is a user of site ${site.site}, whose own server (kind: external) keeps its users; the stack sets up IMAP users only on EC2 hosts` });
+        }
     });
     return problems;
 }

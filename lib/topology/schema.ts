@@ -173,13 +173,16 @@ const siteName = z.string().regex(/^[a-z][a-z0-9-]{0,30}$/, { message: "expected
 /** A recipient whose mailbox is on a site's own server; the primary (the switch) forwards its mail there. */
 const siteRecipient = z.strictObject({ address: recipientAddress, site: siteName });
 
-/** One office of a multi-site organisation, with its own mail server (one you keep: its address). */
+/**
+ * One office of a multi-site organisation, with its own mail server: one you keep (`external`, its
+ * address), or an EC2 host the stack runs like the primary (`aws`: mail volume, snapshots, Dovecot).
+ */
 const siteSpec = z.strictObject({
     // Optional here so that a site without one is refused with its path and a sentence (rules.ts).
     server: z
         .strictObject({
             hostname: fqdn,
-            placement: externalPrimaryPlacement,
+            placement: z.discriminatedUnion("kind", [externalPrimaryPlacement, awsPrimaryPlacement]),
         })
         .optional(),
 });
