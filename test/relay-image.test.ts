@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { readRelayImage } from "../lib/relay-image";
 import { parseTopology } from "../lib/topology/validate";
-import { MESSAGE_SIZE_LIMIT } from "../lib/render/primary-postfix";
+import { MESSAGE_SIZE_LIMIT } from "../lib/render/maildirs";
 import { QUEUE_HEALTHY_TEXT, RELAY_HEALTHCHECK, RELAY_QUEUE_PATH, relayEnvironment } from "../lib/render/relay-env";
 import { INSTALL_RECIPIENTS, RELAY_ENTRYPOINT } from "../lib/render/relay-apply";
 import { ROOT, hasCommand, rawTopology, requirePrerequisite } from "./helpers";

@@ -1,7 +1,7 @@
 // The primary's Postfix configuration as data: main.cf parameters (applied with `postconf -e`) and the
 // lookup tables they name. The EC2 cloud-init and the lab apply exactly this.
 import type { Topology } from "../topology/schema";
-import { MAILBOX_UID, virtualMailboxTable } from "./maildirs";
+import { MAILBOX_BASE, MAILBOX_UID, MESSAGE_SIZE_LIMIT, virtualMailboxTable } from "./maildirs";
 import { switchTransportTable } from "./sites";
 
 export interface PrimaryPostfixOptions {
@@ -24,8 +24,6 @@ export interface PrimaryPostfixConfig {
     removed: string[];
 }
 
-// Relays and primary must agree, or a relay accepts mail the primary later refuses and a bounce follows.
-export const MESSAGE_SIZE_LIMIT = 52428800;
 
 export function renderPrimaryPostfix(topology: Topology, options: PrimaryPostfixOptions): PrimaryPostfixConfig {
     const dir = options.configDir ?? "/etc/postfix";
@@ -48,7 +46,7 @@ export function renderPrimaryPostfix(topology: Topology, options: PrimaryPostfix
             // virtual(8) refuses to start when this is below message_size_limit; for a Maildir it caps one message.
             ["virtual_mailbox_limit", String(MESSAGE_SIZE_LIMIT)],
             ["virtual_mailbox_domains", topology.domains.join(" ")],
-            ["virtual_mailbox_base", options.mailboxBase ?? "/var/mail/vhosts"],
+            ["virtual_mailbox_base", options.mailboxBase ?? MAILBOX_BASE],
             // hash: (postmap'd by the apply step) so a lookup costs the same with 10 or 10,000 recipients.
             ["virtual_mailbox_maps", `hash:${dir}/vmailbox`],
             ["virtual_uid_maps", `static:${MAILBOX_UID}`],

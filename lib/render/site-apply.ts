@@ -4,6 +4,7 @@
 import type { Topology } from "../topology/schema";
 import { INSTALL_FILE_FUNCTION, installFile, shellQuote } from "./apply-script";
 import { renderSitePostfix, type SiteConfigOptions } from "./sites";
+import { MAILBOX_UID } from "./maildirs";
 
 export function renderSiteApply(topology: Topology, site: string, options: SiteConfigOptions = {}): string {
     const conf = options.configDir ?? "/etc/postfix";
@@ -23,6 +24,8 @@ export function renderSiteApply(topology: Topology, site: string, options: SiteC
         ...config.mainCf.map(([k, v]) => `postconf -c "$staged" -e ${shellQuote(`${k}=${v}`)}`),
         'postfix -c "$staged" check',
         'install_file "$conf/main.cf" 0644 <"$staged/main.cf"',
+        // virtual(8) delivers as this uid and defers every message while it cannot write there.
+        `install -d -o ${MAILBOX_UID} -g ${MAILBOX_UID} -m 0750 ${shellQuote(config.mailboxBase)}`,
         'if postfix -c "$conf" status 2>/dev/null; then postfix -c "$conf" reload; fi',
         `echo ${shellQuote(`mailcontinuity: site ${site} routing applied: ${Object.values(topology.recipientSites).filter((s) => s === site).length} local users`)}`,
         "",

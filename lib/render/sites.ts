@@ -3,7 +3,7 @@
 // delivers its own users locally and sends other users' mail straight to their site (or the switch),
 // never through the switch and back. One model keeps every site's tables in step.
 import type { Topology } from "../topology/schema";
-import { MAILBOX_UID, virtualMailboxTable } from "./maildirs";
+import { MAILBOX_BASE, MAILBOX_UID, MESSAGE_SIZE_LIMIT, virtualMailboxTable } from "./maildirs";
 
 export interface SiteRoute {
     address: string;
@@ -38,6 +38,8 @@ export interface SitePostfixConfig {
     hostname: string;
     /** main.cf parameters to set on the site's server (postconf -e), on top of its own. */
     mainCf: [name: string, value: string][];
+    /** Where its Maildirs go (created, owned by MAILBOX_UID, if missing). */
+    mailboxBase: string;
     /** Lookup tables by file name in configDir, all hash: (postmap each). */
     tables: Record<string, string>;
 }
@@ -63,16 +65,21 @@ export function renderSitePostfix(topology: Topology, site: string, options: Sit
     return {
         site,
         hostname: server.hostname,
+        mailboxBase: options.mailboxBase ?? MAILBOX_BASE,
         mainCf: [
             ["virtual_mailbox_domains", topology.domains.join(" ")],
             ["virtual_mailbox_maps", `hash:${dir}/${SITE_USERS_TABLE}`],
             ["transport_maps", `hash:${dir}/${SITE_TRANSPORT_TABLE}`],
             // Maildirs as on the primary (virtual(8)); a site delivering through Dovecot's LMTP instead
             // replaces `virtual:` in the transport table with its own transport (README "Sites").
-            ["virtual_mailbox_base", options.mailboxBase ?? "/var/mail/vhosts"],
+            ["virtual_mailbox_base", options.mailboxBase ?? MAILBOX_BASE],
             ["virtual_uid_maps", `static:${MAILBOX_UID}`],
             ["virtual_gid_maps", `static:${MAILBOX_UID}`],
-            ["smtpd_recipient_restrictions", "reject_non_fqdn_recipient, reject_unlisted_recipient"],
+            // What the relays and the switch accept, the site must take too, or it bounces later.
+            ["message_size_limit", String(MESSAGE_SIZE_LIMIT)],
+            ["virtual_mailbox_limit", String(MESSAGE_SIZE_LIMIT)],
+            // The site's own smtpd restrictions stay as they are: unknown recipients are refused by
+            // virtual_mailbox_maps (smtpd_reject_unlisted_recipient), and relaying is the site's policy.
         ],
         tables: {
             [SITE_USERS_TABLE]: virtualMailboxTable(topology.recipients),
