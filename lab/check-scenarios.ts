@@ -1,6 +1,6 @@
 // The live checker (`npm run check`) run from the sending host against the lab's nameservers and MX
-// hosts, the only place it may send traffic: healthy, one nameserver answering SERVFAIL, and one
-// serving a stale zone. Each scenario asserts what the checker names, not only its exit status.
+// hosts, the only place it may send traffic: healthy, one nameserver answering SERVFAIL, one dead,
+// and one serving a stale zone. Each scenario asserts what the checker names, not only its exit status.
 import { join } from "node:path";
 import type { CheckReport, Finding } from "../lib/check/findings";
 import type { Lab } from "./lab";
@@ -130,7 +130,9 @@ export async function checkDrift(lab: Lab): Promise<Row> {
     const atNs2 = problems(run).filter((f) => f.where.includes(ns2.address));
     const mx = atNs2.find((f) => f.check === `MX ${domain}`);
     if (mx === undefined || !mx.detail.includes(dropped)) failures.push(`no finding names ${ns2.key}'s MX set as missing ${dropped}`);
-    if (!atNs2.some((f) => f.check === `A ${dropped}`)) failures.push(`no finding names ${ns2.key}'s missing A ${dropped}`);
+    for (const type of ["A", "TXT"]) {
+        if (!atNs2.some((f) => f.check === `${type} ${dropped}`)) failures.push(`no finding names ${ns2.key}'s missing ${type} ${dropped}`);
+    }
     if (problems(run).some((f) => f.where.includes(ns1.address))) failures.push(`it blames ${ns1.key}, which serves the plan`);
     return row(`checker: ns2 serves a stale zone without ${dropped}`, started, failures, run);
 }

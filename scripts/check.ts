@@ -15,16 +15,25 @@ import { join } from "node:path";
 
 const EXIT_PROBLEMS = 1;
 const EXIT_CANNOT_RUN = 2;
-const USAGE = "usage: npm run check -- --stack <name> [--json] [--only dns,smtp,policy] [--nameservers <addr|name=addr>,...] [--outputs <file>] [--ca-file <pem>] [--since-last <file>] [--verbose]";
+const USAGE =
+    "usage: npm run check -- --stack <name> [--json] [--only dns,smtp,policy] [--nameservers <addr|name=addr>,...] [--outputs <file>] [--ca-file <pem>] [--smtp-port <port>] [--since-last <file>] [--verbose]";
 
 function cannotRun(message: string): never {
     process.stderr.write(`check: ${message.trimEnd()}\n`);
     process.exit(EXIT_CANNOT_RUN);
 }
 
+function readText(file: string, what: string): string {
+    try {
+        return readFileSync(file, "utf8");
+    } catch (error) {
+        cannotRun(`${what} ${file}: ${(error as Error).message}`);
+    }
+}
+
 function readJson<T>(file: string, what: string): T {
     try {
-        return JSON.parse(readFileSync(file, "utf8")) as T;
+        return JSON.parse(readText(file, what)) as T;
     } catch (error) {
         cannotRun(`${what} ${file}: ${(error as Error).message}`);
     }
@@ -59,7 +68,8 @@ async function main(): Promise<void> {
                 "  --nameservers  ask these servers instead of the domain's delegation (addresses, or name=address)",
                 "  --outputs      `pulumi stack output --json` of the deployed stack: its addresses and nameservers are then",
                 "                 compared too (without it, values assigned at deploy time are compared between nameservers only)",
-                "  --ca-file      extra trust roots (PEM) for the MX hosts' and the MTA-STS host's certificates",
+                "  --ca-file      extra trust roots (PEM) for the MX hosts' and the MTA-STS host's certificates, beside the public ones",
+                "  --smtp-port    the port to probe on each MX host instead of 25 (a test instance; senders always use 25)",
                 "  --since-last   keep the result in <file> and print only what changed since the last run",
                 "  --verbose      list the checks that passed too",
                 "exit: 0 no problem (warnings may be listed), 1 a problem found, 2 could not run",
@@ -81,8 +91,9 @@ async function main(): Promise<void> {
         cannotRun((error as Error).message);
     }
     const outputs = typeof values.outputs === "string" ? readJson<StackOutputs>(values.outputs, "--outputs") : undefined;
-    const ca = typeof values["ca-file"] === "string" ? [readFileSync(values["ca-file"], "utf8")] : undefined;
+    const ca = typeof values["ca-file"] === "string" ? [readText(values["ca-file"], "--ca-file")] : undefined;
     const smtpPort = typeof values["smtp-port"] === "string" ? Number(values["smtp-port"]) : undefined;
+    if (smtpPort !== undefined && !(Number.isInteger(smtpPort) && smtpPort > 0 && smtpPort < 65536)) cannotRun(`--smtp-port takes a port number, not ${values["smtp-port"]}`);
 
     if (!values.json) process.stderr.write(`check: evaluating the plan of stack ${stack}...\n`);
     let plan;

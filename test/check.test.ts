@@ -1,6 +1,6 @@
 // The live checker's pure parts: what it expects from the plan, how it compares answers, how it
 // reports and what it prints since the last run. The checker against real servers is in the lab
-// (scenarios check-healthy, check-ns-servfail, check-drift in test/lab.test.ts).
+// (scenarios check-healthy, check-ns-servfail, check-ns-down, check-drift in test/lab.test.ts).
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { join } from "node:path";

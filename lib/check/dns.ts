@@ -46,11 +46,6 @@ async function addressesOf(name: string): Promise<string[]> {
     }
 }
 
-/**
- * The domain's nameservers: the delegation as the system resolver sees it, plus any server the
- * authoritative servers list at the apex (a provider missing from the registrar's list still gets
- * asked). With `given`, exactly those.
- */
 /** Names a given address after the NS record that points at it, when its zone has one (in place). */
 async function nameGivenServers(domain: string, servers: Nameserver[], options: QueryOptions): Promise<void> {
     await Promise.all(

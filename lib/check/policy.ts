@@ -2,12 +2,12 @@
 // (mailauth's evaluator), DMARC present, and the MTA-STS policy, fetched over HTTPS when the mode is
 // not none, parsed by mailauth and checked to list every MX host.
 import { request } from "node:https";
-import { rootCertificates } from "node:tls";
 import { spf } from "mailauth/lib/spf";
 import { parsePolicy, validateMx } from "mailauth/lib/mta-sts";
 import type { Expectation } from "./expectation";
 import type { Finding } from "./findings";
 import type { Resolver } from "./authoritative-resolver";
+import { trustedRoots } from "./trust";
 
 export interface PolicyOptions {
     resolver: Resolver;
@@ -28,7 +28,7 @@ function fetchPolicyText(domain: string, address: string, options: PolicyOptions
                 path: "/.well-known/mta-sts.txt",
                 timeout: options.timeoutMs,
                 // RFC 8461 3.3: the policy host's certificate must be valid for its name.
-                ca: options.ca ? [...rootCertificates, ...options.ca] : undefined,
+                ca: trustedRoots(options.ca),
             },
             (res) => {
                 let body = "";

@@ -3,6 +3,7 @@
 // whole deliveries, and a probe needs each reply code (RCPT accepted or refused) without sending mail.
 import { Socket } from "node:net";
 import { connect as tlsConnect, type PeerCertificate, type TLSSocket } from "node:tls";
+import { trustedRoots } from "./trust";
 
 export interface Reply {
     code: number;
@@ -115,14 +116,15 @@ export class SmtpSession {
         return this.reply();
     }
 
-    /** After a 220 to STARTTLS: the TLS handshake, accepting any certificate so it can be described. */
+    /** After a 220 to STARTTLS: the TLS handshake, accepting any certificate so it can be described; `ca` is added to the public roots. */
     upgrade(servername: string, ca: string[] | undefined): Promise<TlsInfo> {
         const plain = this.socket as Socket;
         plain.removeAllListeners("data");
         plain.removeAllListeners("close");
         plain.removeAllListeners("error");
         return new Promise((resolve, reject) => {
-            const secure = tlsConnect({ socket: plain, servername, rejectUnauthorized: false, ...(ca ? { ca } : {}) });
+            const roots = trustedRoots(ca);
+            const secure = tlsConnect({ socket: plain, servername, rejectUnauthorized: false, ...(roots ? { ca: roots } : {}) });
             const timer = setTimeout(() => {
                 secure.destroy();
                 reject(new Error(`no TLS handshake within ${this.timeoutMs} ms`));

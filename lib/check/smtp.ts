@@ -81,7 +81,7 @@ export async function checkMxHost(expectation: Expectation, host: ExpectedMxHost
             }
             const again = await session.command(`EHLO ${helo}`);
             if (again.code !== 250) {
-                add("EHLO after TLS", "problem", `answers ${said(again)}`);
+                add("EHLO after TLS", "problem", `answers ${said(again)}`, "senders that use TLS cannot go on after the handshake", "look at the host's Postfix log for its TLS setup");
                 return findings;
             }
         }
