@@ -3,7 +3,9 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { TestContext } from "node:test";
 import { dump } from "js-yaml";
+import assert from "node:assert/strict";
 import type { Plan } from "../lib/plan/report";
+import { TopologyError, parseTopology } from "../lib/topology/validate";
 import { listStacks, readRawTopology } from "../lib/plan/stack-config";
 
 export const ROOT = join(__dirname, "..");
@@ -83,4 +85,15 @@ export function writeStackFile(dir: string, stack: string, topology: unknown, ex
     const file = join(dir, `Pulumi.${stack}.yaml`);
     writeFileSync(file, dump({ config: { "mailcontinuity:topology": topology, ...extra } }));
     return file;
+}
+
+/** Every problem a raw topology has, one line each ("topology.<path>: <message>"); none when it parses. */
+export function problemsOf(raw: unknown): string[] {
+    try {
+        parseTopology(raw);
+    } catch (error) {
+        assert.ok(error instanceof TopologyError, `expected a TopologyError, got ${String(error)}`);
+        return error.message.split("\n").slice(1).map((l) => l.trim());
+    }
+    return [];
 }

@@ -10,22 +10,13 @@ import type { Plan, PlannedResource } from "../lib/plan/report";
 import { CLIENT_ACCESS_TTL_SECONDS } from "../lib/render/records";
 import { SNAPSHOT_TARGET_TAG, awsPartitionOf, dlmServiceRolePolicyArn, snapshotPolicyDetails } from "../lib/render/mail-snapshots";
 import type { AwsPrimaryPlacement } from "../lib/topology/schema";
-import { TopologyError, parseTopology } from "../lib/topology/validate";
-import { inBatches, rawTopology, runPlanAsync, writeStackFile } from "./helpers";
+import { parseTopology } from "../lib/topology/validate";
+import { inBatches, problemsOf, rawTopology, runPlanAsync, writeStackFile } from "./helpers";
 
 type Raw = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
 const SNAPSHOT = "snap-0123456789abcdef0";
 
-function problemsOf(raw: unknown): string[] {
-    try {
-        parseTopology(raw);
-    } catch (error) {
-        assert.ok(error instanceof TopologyError, `expected a TopologyError, got ${String(error)}`);
-        return error.message.split("\n").slice(1).map((l) => l.trim());
-    }
-    return [];
-}
 
 function mutated(change: (t: Raw) => void): Raw {
     const t = rawTopology("prod") as Raw;
@@ -45,6 +36,7 @@ describe("snapshots and restore in the config", () => {
     const badConfigs: [string, (t: Raw) => void, string, RegExp][] = [
         ["no snapshots on an AWS primary", (t) => delete t.primary.placement.snapshots, "topology.primary.placement.snapshots", /give snapshots: \{copyToRegion/],
         ["copies in the primary's own region", (t) => (t.primary.placement.snapshots.copyToRegion = "eu-central-1"), "topology.primary.placement.snapshots.copyToRegion", /die with it; name another region/],
+        ["copies where an EC2 relay runs", (t) => (t.primary.placement.snapshots.copyToRegion = "us-east-2"), "topology.primary.placement.snapshots.copyToRegion", /us-east-2 is where relays\[1\] runs; a primary rebuilt from these copies could not run there/],
         ["an interval DLM does not take", (t) => (t.primary.placement.snapshots.everyHours = 5), "topology.primary.placement.snapshots.everyHours", /1, 2, 3, 4, 6, 8, 12, 24 hours/],
         ["no snapshot kept", (t) => (t.primary.placement.snapshots.keep = 0), "topology.primary.placement.snapshots.keep", /expected number to be >=1/i],
         ["more than DLM keeps", (t) => (t.primary.placement.snapshots.keep = 1001), "topology.primary.placement.snapshots.keep", /<=1000/],

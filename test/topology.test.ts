@@ -1,20 +1,11 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { TopologyError, parseTopology } from "../lib/topology/validate";
+import { parseTopology } from "../lib/topology/validate";
 import { durationSeconds } from "../lib/topology/rules";
-import { rawTopology, stackNames } from "./helpers";
+import { problemsOf, rawTopology, stackNames } from "./helpers";
 
 type Raw = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
-function problemsOf(raw: unknown): string[] {
-    try {
-        parseTopology(raw);
-    } catch (error) {
-        assert.ok(error instanceof TopologyError, `expected a TopologyError, got ${String(error)}`);
-        return error.message.split("\n").slice(1).map((l) => l.trim());
-    }
-    return [];
-}
 
 function mutated(change: (t: Raw) => void): Raw {
     const t = rawTopology("prod");

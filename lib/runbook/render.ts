@@ -340,6 +340,15 @@ function primaryInstance(c: Context): string {
     return instance.name;
 }
 
+/** The primary's mail volume in the plan: the one its snapshot policy targets (restored ones too). */
+function primaryMailVolume(c: Context): string {
+    const volume = c.plan.resources.find(
+        (r) => r.type === "aws:ebs/volume:Volume" && (r.inputs.tags as Record<string, string> | undefined)?.[SNAPSHOT_TARGET_TAG] === c.topology.primary.hostname,
+    );
+    if (volume === undefined) throw new Error(`the plan of stack ${c.stack} has no mail volume for the primary ${c.topology.primary.hostname}`);
+    return volume.name;
+}
+
 /** systemd's "5min" as words. */
 function systemdSpan(span: string): string {
     const m = /^(\d+)min$/.exec(span);
@@ -372,7 +381,7 @@ function rebuild(c: Context): string[] {
         "",
         fence(PLAIN, [
             `npm run plan -- --stack ${c.stack} --diff <the commit you deployed>`,
-            `pulumi stack --stack ${c.stack} --show-urns | grep -- '::${primaryInstance(c).replace(/-vm$/, "-mail")}$'`,
+            `pulumi stack --stack ${c.stack} --show-urns | grep -- '::${primaryMailVolume(c)}$'`,
             "pulumi state unprotect <that urn>",
             `pulumi up --stack ${c.stack}`,
         ]),
