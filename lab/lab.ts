@@ -125,7 +125,8 @@ export class Lab {
         for (const host of hosts) {
             await waitFor(`${host.name} to answer 220`, () => this.answers220(host.key, host.address), 30_000);
         }
-        this.log(`mail: primary, ${this.topology.relays.length} relays${this.sites.all.length > 0 ? `, ${this.sites.all.length} site servers` : ""} (${this.relays.runtimeKind === "container" ? "containers" : "processes"}) and the sending MTA answer 220`);
+        const sites = this.sites.all.length > 0 ? `, ${this.sites.all.length} site servers` : "";
+        this.log(`mail: primary, ${this.topology.relays.length} relays (${this.relays.runtimeKind === "container" ? "containers" : "processes"})${sites} and the sending MTA answer 220`);
     }
 
     /** Removes the relays' containers and volumes (container runtime), then every namespace and process. */
