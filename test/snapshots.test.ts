@@ -150,8 +150,12 @@ describe("the plan (mocks): snapshots of the mail volume, a restore, the client-
         assert.deepEqual(restored.options, { protect: true, retainOnDelete: true });
         assert.equal(plan.resources.find((r) => r.name === "mail-mail-example-com-mail"), undefined);
         assert.equal(byName(plan, "mail-mail-example-com-mail-attach").inputs.volumeId, restored.id);
-        // The bootstrap waits for the restored volume, and never formats one that has a file system.
-        assert.match(String(byName(plan, "mail-mail-example-com-vm").inputs.userData), new RegExp(restored.id.replace("-", "")));
+        // The bootstrap waits for the restored volume (its id, as the NVMe serial shows it), and formats
+        // only a disk where blkid finds no file system at all (exit 2): a restored one never.
+        const userData = String(byName(plan, "mail-mail-example-com-vm").inputs.userData);
+        assert.match(userData, new RegExp(restored.id.replace("-", "")));
+        assert.match(userData, /blkid -p "\$dev" >\/dev\/null 2>&1 \|\| found=\$\?/);
+        assert.match(userData, /if \[ "\$found" -eq 2 \]; then mkfs\.ext4/);
     });
 
     it(`publishes the primary's name (the client-access name) with a TTL of at most ${CLIENT_ACCESS_TTL_SECONDS} s at both providers, whatever dns.ttl says`, () => {
