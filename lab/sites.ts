@@ -59,6 +59,8 @@ export class SiteServers {
             ["inet_interfaces", "all"],
             ["inet_protocols", "ipv4"],
             ["smtpd_banner", "$myhostname ESMTP"],
+            // As a careful site admin has it: relaying refused outright (Postfix's default defers, 4xx).
+            ["smtpd_relay_restrictions", "permit_mynetworks, reject_unauth_destination"],
         ]);
         const script = join(this.dir(server.site), "site-apply.sh");
         writeFileSync(script, renderSiteApply(this.lab.topology, server.site, { configDir: this.conf(server.site), mailboxBase: this.mailboxBase(server.site) }));

@@ -33,6 +33,10 @@ describe("the checker's expectation is the plan", () => {
             ["mx2.example.com", 20, "relay", "198.51.100.20"],
             ["mx3.example.com", 30, "relay", "203.0.113.30"],
         ]);
+        assert.deepEqual(e.siteServers.map((h) => [h.hostname, h.role, h.address]), [
+            ["east.example.com", "site", "198.51.100.44"],
+            ["west.example.com", "site", "203.0.113.45"],
+        ]);
     });
 
     it("never takes a mock for a fact: Elastic IPs and provider nameservers come from stack outputs or are compared between nameservers", () => {

@@ -20,8 +20,9 @@ export interface ExpectedRRset {
 
 export interface ExpectedMxHost {
     hostname: string;
-    priority: number;
-    role: "primary" | "relay";
+    /** Its MX priority; null for a site's own server, which is no MX (the switch forwards to it). */
+    priority: number | null;
+    role: "primary" | "relay" | "site";
     /** null when the address is assigned at deploy time and no stack outputs were given. */
     address: string | null;
 }
@@ -32,6 +33,8 @@ export interface Expectation {
     domains: string[];
     rrsets: ExpectedRRset[];
     mxHosts: ExpectedMxHost[];
+    /** The sites' own servers ("mail switch"): checked over SMTP like the MX hosts. */
+    siteServers: ExpectedMxHost[];
     mtaStsMode: "none" | "testing" | "enforce";
     mtaStsPolicy: string | null;
 }
@@ -81,6 +84,7 @@ export function buildExpectation(plan: Plan, outputs: StackOutputs = {}): Expect
         domains: topology.domains,
         rrsets,
         mxHosts: hosts.map((h) => ({ hostname: h.hostname, priority: h.priority, role: h === topology.primary ? "primary" : "relay", address: addressKnown.get(h.hostname) ?? null })),
+        siteServers: Object.values(topology.sites).map((site) => ({ hostname: site.server!.hostname, priority: null, role: "site", address: addressKnown.get(site.server!.hostname) ?? null })),
         mtaStsMode: topology.policy.mtaSts,
         mtaStsPolicy: typeof plan.outputs.mtaStsPolicy === "string" ? plan.outputs.mtaStsPolicy : null,
     };

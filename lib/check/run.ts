@@ -30,16 +30,17 @@ export async function runCheck(plan: Plan, options: CheckOptions): Promise<Check
     // SMTP starts at once for hosts whose address the plan knows; the others wait for what DNS serves.
     const smtpOptions = { ...DEFAULT_SMTP_OPTIONS, ca: options.ca, port: options.smtpPort };
     const wantSmtp = options.only.includes("smtp");
-    const early = wantSmtp ? expectation.mxHosts.filter((h) => h.address !== null).map((h) => checkMxHost(expectation, h, h.address, smtpOptions)) : [];
+    const servers = [...expectation.mxHosts, ...expectation.siteServers];
+    const early = wantSmtp ? servers.filter((h) => h.address !== null).map((h) => checkMxHost(expectation, h, h.address, smtpOptions)) : [];
     // DNS always runs: policy needs its nameservers, and SMTP the addresses it observes.
     const dns = await checkDns(expectation, { nameservers: options.nameservers, query: DEFAULT_QUERY_OPTIONS });
     if (options.only.includes("dns")) findings.push(...dns.findings);
     const addresses: Record<string, string> = {};
-    for (const host of expectation.mxHosts) {
+    for (const host of servers) {
         const address = host.address ?? dns.observedAddresses[host.hostname];
         if (address !== undefined) addresses[host.hostname] = address;
     }
-    const late = wantSmtp ? expectation.mxHosts.filter((h) => h.address === null).map((h) => checkMxHost(expectation, h, addresses[h.hostname] ?? null, smtpOptions)) : [];
+    const late = wantSmtp ? servers.filter((h) => h.address === null).map((h) => checkMxHost(expectation, h, addresses[h.hostname] ?? null, smtpOptions)) : [];
     const [smtp, policy] = await Promise.all([
         Promise.all([...early, ...late]),
         options.only.includes("policy")

@@ -29,8 +29,15 @@ function said(reply: Reply): string {
     return `${reply.code} ${reply.text.split("\n")[0]}`.slice(0, 120);
 }
 
+/** What a server that takes no mail means, by its part in the stack, and where to look. */
+const WHEN_DOWN: Record<ExpectedMxHost["role"], { meaning: string; action: string }> = {
+    primary: { meaning: "the primary does not take mail: the relays queue it (nothing is lost) until it is back", action: "the runbook's troubleshooting step; the relays' queues show what waits" },
+    relay: { meaning: "this backup MX cannot take mail for the domain when it is needed", action: "check the relay's host and container (docker ps, docker logs)" },
+    site: { meaning: "the switch (the primary) holds this site's users' mail until the server is back", action: "the site's server; when it answers again, postqueue -f on the switch delivers at once" },
+};
+
 export async function checkMxHost(expectation: Expectation, host: ExpectedMxHost, address: string | null, options: SmtpOptions = DEFAULT_SMTP_OPTIONS): Promise<Finding[]> {
-    const subject = `${host.hostname} (MX ${host.priority}, ${host.role})`;
+    const subject = host.priority === null ? `${host.hostname} (${host.role} server)` : `${host.hostname} (MX ${host.priority}, ${host.role})`;
     const findings: Finding[] = [];
     const add = (check: string, severity: Finding["severity"], detail: string, meaning?: string, action?: string) =>
         findings.push({ area: "smtp", subject, where: address ?? "", check, severity, detail, ...(meaning ? { meaning } : {}), ...(action ? { action } : {}) });
@@ -44,7 +51,7 @@ export async function checkMxHost(expectation: Expectation, host: ExpectedMxHost
         session = await SmtpSession.open(address, options.port ?? 25, options.timeoutMs);
         const greeting = await session.reply();
         if (greeting.code !== 220) {
-            add("greeting", "problem", `greets with ${said(greeting)}`, "senders cannot deliver to this host now; they try the next MX", host.role === "primary" ? "see the runbook's troubleshooting step for the primary" : "look at the relay's logs (docker logs) and its disk");
+            add("greeting", "problem", `greets with ${said(greeting)}`, WHEN_DOWN[host.role].meaning, WHEN_DOWN[host.role].action);
             return findings;
         }
         add("greeting", "ok", said(greeting));
@@ -130,8 +137,8 @@ export async function checkMxHost(expectation: Expectation, host: ExpectedMxHost
             "connection",
             "problem",
             `${address}:${options.port ?? 25}: ${message}`,
-            host.role === "primary" ? "the primary does not take mail: the relays queue it (nothing is lost) until it is back" : "this backup MX cannot take mail for the domain when it is needed",
-            host.role === "primary" ? "the runbook's troubleshooting step; the relays' queues show what waits" : "check the relay's host and container (docker ps, docker logs)",
+            WHEN_DOWN[host.role].meaning,
+            WHEN_DOWN[host.role].action,
         );
     } finally {
         session?.close();
