@@ -79,32 +79,30 @@ export class MailContinuity extends pulumi.ComponentResource {
         } else {
             primaryAddress = pulumi.output(placement.address);
         }
-        // Sites' own servers on EC2; an external one only gets its A record and a health check.
-        const siteHosts = Object.entries(topology.sites).flatMap(([site, spec]) => {
+        // Sites' own servers: one on EC2 is declared here; an external one only gets its A record and a health check.
+        const siteHosts: SiteMailHost[] = [];
+        const siteAddresses = Object.entries(topology.sites).map(([site, spec]): [string, pulumi.Output<string>] => {
             const server = spec.server!;
-            if (server.placement.kind !== "aws") return [];
+            if (server.placement.kind !== "aws") return [server.hostname, pulumi.output(server.placement.address)];
             const host = new SiteMailHost(
                 `${name}-${slug(server.hostname)}`,
                 { topology, site, hostname: server.hostname, placement: server.placement, mailboxPasswordHashes: args.mailboxPasswordHashes, provider: awsIn(server.placement.region) },
                 { parent: this },
             );
-            return [{ hostname: server.hostname, host }];
+            siteHosts.push(host);
+            return [server.hostname, host.publicIp];
         });
-        const siteServers = Object.values(topology.sites).map((spec) => spec.server!);
         const addresses = new Map<string, pulumi.Output<string>>([
             [topology.primary.hostname, primaryAddress],
             ...relays.map((r): [string, pulumi.Output<string>] => [r.hostname, r.publicIp]),
-            ...siteServers.map((server): [string, pulumi.Output<string>] => [
-                server.hostname,
-                server.placement.kind === "aws" ? siteHosts.find((s) => s.hostname === server.hostname)!.host.publicIp : pulumi.output(server.placement.address),
-            ]),
+            ...siteAddresses,
         ]);
         const addressOf = (hostname: string): pulumi.Output<string> => addresses.get(hostname)!;
 
         const dns = new MailDns(`${name}-dns`, { topology, records: buildRecordSet(topology, addressOf), awsProvider: awsIn(ALERTS_REGION) }, { parent: this });
         primary?.addReverseDns(dns.addressRecords);
         relays.forEach((r) => r.addReverseDns(dns.addressRecords));
-        siteHosts.forEach((s) => s.host.addReverseDns(dns.addressRecords));
+        siteHosts.forEach((s) => s.addReverseDns(dns.addressRecords));
 
         new MailAlerts(
             `${name}-alerts`,
@@ -116,7 +114,7 @@ export class MailContinuity extends pulumi.ComponentResource {
                         ...(h === topology.primary ? {} : { queueStatus: { port: RELAY_STATUS_PORT, path: RELAY_STATUS_PATH, healthyText: QUEUE_HEALTHY_TEXT } }),
                     })),
                     // The switch forwards site users' mail there: a site server down holds their mail.
-                    ...siteServers.map((server) => ({ hostname: server.hostname, address: addressOf(server.hostname) })),
+                    ...siteAddresses.map(([hostname, address]) => ({ hostname, address })),
                 ],
                 email: topology.alerts.email,
                 provider: awsIn(ALERTS_REGION),

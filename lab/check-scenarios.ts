@@ -5,6 +5,7 @@ import { join } from "node:path";
 import type { CheckReport, Finding } from "../lib/check/findings";
 import type { Lab } from "./lab";
 import type { Row } from "./drill";
+import { probeRow } from "./table";
 import { NAMESERVERS } from "./nameservers";
 import { SENDER } from "./sender";
 import { sleep, waitFor } from "./wait";
@@ -43,19 +44,7 @@ function summary(run: CheckerRun): string {
 }
 
 function row(scenario: string, started: number, failures: string[], run: CheckerRun): Row {
-    return {
-        scenario,
-        sent: 0,
-        acknowledged: 0,
-        delivered: 0,
-        duplicates: 0,
-        lost: 0,
-        bounced: 0,
-        seconds: (Date.now() - started) / 1000,
-        recoverySeconds: null,
-        pass: failures.length === 0,
-        detail: failures.length === 0 ? summary(run) : `${failures.join("; ")} (${summary(run)})`,
-    };
+    return probeRow(scenario, started, { sent: 0, acknowledged: 0 }, failures.length === 0, failures.length === 0 ? summary(run) : `${failures.join("; ")} (${summary(run)})`);
 }
 
 /** Restarts a nameserver with a changed zone (or none: `down`), runs the checker, and restores it. */

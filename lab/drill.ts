@@ -5,6 +5,7 @@ import type { Relay, Topology } from "../lib/topology/schema";
 import { mailHosts } from "../lib/topology/placement";
 import { checkDrift, checkHealthy, checkNameserverDown, checkNameserverServfail } from "./check-scenarios";
 import type { Lab } from "./lab";
+import { probeRow } from "./table";
 import { primaryRebuilt } from "./rebuild-scenario";
 import { sitesScenario } from "./site-scenarios";
 import { readMaildirs, type MailMessage } from "./mailbox";
@@ -542,19 +543,7 @@ export class Drill {
                 } else if (reply !== "250") failures.push(`${relay.hostname} refused the valid ${to} (${reply})`);
             }
         }
-        return {
-            scenario: "security: relay tricks and unknown recipient",
-            sent: attempts,
-            acknowledged: accepted,
-            delivered: 0,
-            duplicates: 0,
-            lost: 0,
-            bounced: 0,
-            seconds: (Date.now() - started) / 1000,
-            recoverySeconds: null,
-            pass: failures.length === 0,
-            detail: failures.length === 0 ? `all ${attempts} refused with 5xx at RCPT; ${valid} accepted` : failures.join("; "),
-        };
+        return probeRow("security: relay tricks and unknown recipient", started, { sent: attempts, acknowledged: accepted }, failures.length === 0, failures.length === 0 ? `all ${attempts} refused with 5xx at RCPT; ${valid} accepted` : failures.join("; "));
     }
 }
 

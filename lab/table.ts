@@ -23,3 +23,8 @@ export function formatTable(rows: readonly Row[]): string {
     ]);
     return formatColumns(header, body);
 }
+
+/** The row of a scenario that delivers no mail (it probes): only attempts and acceptances count. */
+export function probeRow(scenario: string, started: number, counts: { sent: number; acknowledged: number }, pass: boolean, detail: string): Row {
+    return { scenario, ...counts, delivered: 0, duplicates: 0, lost: 0, bounced: 0, seconds: (Date.now() - started) / 1000, recoverySeconds: null, pass, detail };
+}

@@ -5,6 +5,7 @@ import { promises as systemDns } from "node:dns";
 import { zoneOf } from "../topology/placement";
 import { queryAuthoritative, type QueryOptions, type QueryType } from "./dns-query";
 import type { Nameserver } from "./dns";
+import { bareName } from "./normalise";
 
 function notFound(name: string, code: "ENOTFOUND" | "ENODATA"): Error {
     return Object.assign(new Error(`${code} ${name}`), { code });
@@ -21,7 +22,7 @@ export function authoritativeResolver(nameservers: Record<string, Nameserver[]>,
     const domains = Object.keys(nameservers);
     const dead = new Set(failing);
     return async (name, type) => {
-        const zone = zoneOf(name.toLowerCase().replace(/\.$/, ""), domains);
+        const zone = zoneOf(bareName(name), domains);
         if (zone === undefined || !["A", "AAAA", "MX", "TXT"].includes(type)) return systemDns.resolve(name, type as "A") as Promise<string[]>;
         const servers = [...nameservers[zone]].sort((a, b) => Number(dead.has(a.address)) - Number(dead.has(b.address)));
         for (const server of servers) {
@@ -32,7 +33,7 @@ export function authoritativeResolver(nameservers: Record<string, Nameserver[]>,
             if (answer.rcode !== "NOERROR") continue;
             if (answer.values.length === 0) throw notFound(name, "ENODATA");
             if (type === "TXT") return answer.values.map((v) => [v]);
-            if (type === "MX") return answer.values.map((v) => ({ priority: Number(v.split(" ")[0]), exchange: v.split(" ")[1].replace(/\.$/, "") }));
+            if (type === "MX") return answer.values.map((v) => ({ priority: Number(v.split(" ")[0]), exchange: bareName(v.split(" ")[1]) }));
             return answer.values;
         }
         throw Object.assign(new Error(`no nameserver of ${zone} answered for ${name} ${type}`), { code: "ESERVFAIL" });

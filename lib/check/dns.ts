@@ -6,7 +6,7 @@ import { promises as systemDns } from "node:dns";
 import type { Expectation, ExpectedRRset } from "./expectation";
 import { DEFAULT_QUERY_OPTIONS, queryAuthoritative, type DnsAnswer, type QueryOptions, type QueryType } from "./dns-query";
 import type { Finding } from "./findings";
-import { normaliseSet, sameSet } from "./normalise";
+import { bareName, normaliseSet, sameSet } from "./normalise";
 
 export interface Nameserver {
     /** The NS name, or the address when given as an address and the zone names no server there. */
@@ -55,7 +55,7 @@ async function nameGivenServers(domain: string, servers: Nameserver[], options: 
                 const ns = await queryAuthoritative(server.address, domain, "NS", options);
                 for (const name of ns.values) {
                     const a = await queryAuthoritative(server.address, name, "A", options);
-                    if (a.values.includes(server.address)) server.name = name.replace(/\.$/, "");
+                    if (a.values.includes(server.address)) server.name = bareName(name);
                 }
             }),
     );
@@ -77,7 +77,7 @@ export async function discoverNameservers(domain: string, given: Nameserver[] | 
     const servers: Nameserver[] = [];
     const seen = new Set<string>();
     const add = async (name: string) => {
-        const key = name.toLowerCase().replace(/\.$/, "");
+        const key = bareName(name);
         if (seen.has(key)) return;
         seen.add(key);
         for (const address of await addressesOf(key)) servers.push({ name: key, address });

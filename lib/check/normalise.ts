@@ -2,6 +2,11 @@
 // (presentation() joins the chunks before this sees them).
 import type { QueryType } from "./dns-query";
 
+/** A DNS name as the plan writes it: lower case, no trailing dot. */
+export function bareName(name: string): string {
+    return name.toLowerCase().replace(/\.$/, "");
+}
+
 export function normaliseValue(type: QueryType, value: string): string {
     if (type === "TXT") return value;
     return value.trim().toLowerCase().replace(/\.$/, "").replace(/\.(\s)/g, "$1");
