@@ -403,7 +403,13 @@ export class Drill {
             await waitFor(`${mx2.hostname}'s queue health to say stuck`, () => {
                 const h = health();
                 return h.code === 503 && h.body.includes("stuck:");
-            }, 120_000, 1000);
+            }, 120_000, 1000).catch((error: Error) => {
+                // What it said instead, and what it holds: the difference between a flusher that never
+                // flushed, a status server that is gone, and mail that left.
+                const said = [...new Set(samples.slice(-30).map((s) => `${s.health.code} "${s.health.body}"`))].join(" | ");
+                const holds = this.lab.relays.queue(mx2).map((m) => m.queue).join(", ") || "nothing";
+                throw new Error(`${error.message}; it said ${said}; it holds ${holds}`);
+            });
             const flipped = samples[samples.length - 1];
             flippedAfter = (flipped.at - threshold) / 1000;
             stuckSays = flipped.health.body;
