@@ -8,7 +8,7 @@ import { before, describe, it } from "node:test";
 import * as packet from "dns-packet";
 import type { Plan } from "../lib/plan/report";
 import { buildExpectation, recipientsToTry } from "../lib/check/expectation";
-import { presentation } from "../lib/check/dns-query";
+import { decodeAnswer, presentation } from "../lib/check/dns-query";
 import { parseNameserverList } from "../lib/check/dns";
 import { normaliseSet, sameSet } from "../lib/check/normalise";
 import { changesSince, formatChanges, formatReport, summarise, type Finding } from "../lib/check/findings";
@@ -72,6 +72,20 @@ describe("comparing answers", () => {
         );
         assert.equal(presentation(txt.answers![0]), "v=spf1 mx ~all");
         assert.ok(txt.flag_aa);
+    });
+
+    it("takes the parent's referral as its answer for a delegated zone's NS (the ACME challenge zone), and nothing else's", () => {
+        const referral = (owner: string) =>
+            packet.encode({
+                type: "response",
+                id: 1,
+                flags: 0,
+                questions: [{ type: "NS", name: "acme-challenge.example.com" }],
+                authorities: [{ type: "NS", name: owner, data: "ns-1.awsdns-01.org" }, { type: "NS", name: owner, data: "ns-2.awsdns-02.net" }],
+            });
+        assert.deepEqual(decodeAnswer(referral("acme-challenge.example.com"), "acme-challenge.example.com.", "NS"), { rcode: "NOERROR", authoritative: true, values: ["ns-1.awsdns-01.org", "ns-2.awsdns-02.net"] });
+        // A referral to some other zone (a server that is not the parent's) stays a lame, empty answer.
+        assert.deepEqual(decodeAnswer(referral("com"), "acme-challenge.example.com", "NS"), { rcode: "NOERROR", authoritative: false, values: [] });
     });
 
     it("reads --nameservers as addresses or name=address, and refuses names without an address", () => {

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { parseTopology } from "../lib/topology/validate";
 import { durationSeconds } from "../lib/topology/rules";
+import { acmeChallengeZone, acmeEmail, relayToPrimaryTls } from "../lib/topology/tls";
 import { problemsOf, rawTopology, stackNames } from "./helpers";
 
 type Raw = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -86,6 +87,12 @@ describe("topology validation", () => {
         ],
         ["a domain listed twice", (t) => t.domains.push("EXAMPLE.com"), "topology.domains[1]", /example\.com is listed twice/],
         ["DMARC reports address that is not one", (t) => (t.policy = { dmarcReports: "reports" }), "topology.policy.dmarcReports", /DMARC reports/],
+        ["MTA-STS enforce with self-signed certificates", (t) => ((t.policy = { mtaSts: "enforce" }), delete t.tls), "topology.policy.mtaSts", /self-signed.*tls\.acme/],
+        ["verified relay-to-primary TLS without ACME", (t) => (t.tls = { relayToPrimary: "verify" }), "topology.tls.relayToPrimary", /self-signed.*relays would hold every message/],
+        ["an ACME CA over plain http", (t) => (t.tls = { acme: { directoryUrl: "http://ca.example.net/directory" } }), "topology.tls.acme.directoryUrl", /https:\/\//],
+        ["a challenge zone outside the domains", (t) => (t.tls = { acme: { challengeZone: "acme.example.org" } }), "topology.tls.acme.challengeZone", /subdomain of one of the domains/],
+        ["a DKIM selector that is not one DNS label", (t) => (t.dkim = { selector: "mail.2026" }), "topology.dkim.selector", /one DNS label/],
+        ["the signing DKIM selector also retired", (t) => (t.dkim = { selector: "mc2", retiredSelectors: ["mc2"] }), "topology.dkim.retiredSelectors[0]", /signing selector/],
     ];
 
     for (const [what, change, path, words] of badConfigs) {
@@ -95,6 +102,17 @@ describe("topology validation", () => {
             assert.ok(hit, `no problem at ${path} matching ${words}; got:\n${problems.join("\n")}`);
         });
     }
+
+    it("accepts MTA-STS enforce once every MX gets ACME certificates, and then verifies the primary by default", () => {
+        const t = parseTopology(mutated((t) => ((t.policy = { mtaSts: "enforce" }), (t.tls = { acme: {} }))));
+        assert.equal(t.policy.mtaSts, "enforce");
+        assert.equal(t.tls.acme?.directoryUrl, "https://acme-v02.api.letsencrypt.org/directory");
+        assert.equal(t.tls.acme?.renewDaysBefore, 30);
+        assert.equal(acmeChallengeZone(t), "acme-challenge.example.com");
+        assert.equal(acmeEmail(t), t.alerts.email);
+        assert.equal(relayToPrimaryTls(t), "verify");
+        assert.equal(relayToPrimaryTls(parseTopology(mutated((t) => (delete t.tls, (t.policy = {}))))), "may");
+    });
 
     it("reports every problem at once, shape and rules together", () => {
         const problems = problemsOf(

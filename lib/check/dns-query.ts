@@ -6,7 +6,7 @@ import { Socket } from "node:net";
 import { randomInt } from "node:crypto";
 import * as packet from "dns-packet";
 
-export type QueryType = "A" | "AAAA" | "MX" | "NS" | "TXT" | "SOA";
+export type QueryType = "A" | "AAAA" | "MX" | "NS" | "TXT" | "SOA" | "CNAME";
 
 export interface DnsAnswer {
     /** NOERROR, NXDOMAIN, SERVFAIL, REFUSED, ..., or TIMEOUT / NETWORK when nothing usable came back. */
@@ -48,14 +48,18 @@ export function presentation(answer: packet.Answer): string {
     }
 }
 
-function decodeAnswer(buffer: Buffer, type: QueryType): DnsAnswer {
+export function decodeAnswer(buffer: Buffer, name: string, type: QueryType): DnsAnswer {
     const response = packet.decode(buffer);
     const rcode = (response as unknown as { rcode?: string }).rcode ?? "NOERROR";
-    return {
-        rcode,
-        authoritative: response.flag_aa,
-        values: (response.answers ?? []).filter((a) => a.type === type).map(presentation),
-    };
+    const answers = (response.answers ?? []).filter((a) => a.type === type);
+    // NS of a zone cut below the server's zone (the ACME challenge zone): the parent answers with a
+    // referral, its delegation in the authority section and no AA bit. That delegation is the parent's
+    // own data, so it counts as the parent's authoritative answer.
+    const delegation = type === "NS" && answers.length === 0 && rcode === "NOERROR"
+        ? (response.authorities ?? []).filter((a) => a.type === "NS" && a.name.toLowerCase() === name.toLowerCase().replace(/\.$/, ""))
+        : [];
+    if (delegation.length > 0) return { rcode, authoritative: true, values: delegation.map(presentation) };
+    return { rcode, authoritative: response.flag_aa, values: answers.map(presentation) };
 }
 
 function question(name: string, type: QueryType): packet.Packet {
@@ -107,8 +111,8 @@ export async function queryAuthoritative(server: string, name: string, type: Que
     for (let attempt = 0; attempt < options.attempts; attempt++) {
         try {
             const buffer = await overUdp(server, name, type, options.timeoutMs, port);
-            if (packet.decode(buffer).flag_tc) return decodeAnswer(await overTcp(server, name, type, options.timeoutMs * 2, port), type);
-            return decodeAnswer(buffer, type);
+            if (packet.decode(buffer).flag_tc) return decodeAnswer(await overTcp(server, name, type, options.timeoutMs * 2, port), name, type);
+            return decodeAnswer(buffer, name, type);
         } catch (error) {
             lastError = (error as Error).message;
             const code = (error as NodeJS.ErrnoException).code;

@@ -6,10 +6,11 @@ import type { RecordSpec } from "./records";
 import type { RecordSet } from "./route53";
 import { slug } from "../topology/placement";
 
-/** One Cloudflare record. Only MX and TXT can repeat at a name, so only they carry the role. */
+/** One Cloudflare record. Only MX and TXT can repeat at a name with a role each, so only they carry it; a delegation's NS records carry their member number. */
 export function cloudflareRecordName(prefix: string, record: RecordSpec<unknown>): string {
     const base = `${prefix}-cf-${slug(record.name)}-${record.type.toLowerCase()}`;
-    return record.type === "MX" || record.type === "TXT" ? `${base}-${record.role}` : base;
+    if (record.type === "MX" || record.type === "TXT") return `${base}-${record.role}`;
+    return record.member !== undefined ? `${base}-${record.member}` : base;
 }
 
 /** One Route53 record set. */

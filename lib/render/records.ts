@@ -3,14 +3,15 @@
 import { createHash } from "node:crypto";
 import type { Topology } from "../topology/schema";
 import { domainOfRecipient, mailHosts, slug, zoneOf } from "../topology/placement";
+import { acmeChallengeTarget, acmeChallengeZone, publishedDkimSelectors } from "../topology/tls";
 
-export type RecordType = "A" | "MX" | "TXT" | "NS";
+export type RecordType = "A" | "MX" | "TXT" | "NS" | "CNAME";
 
 /**
  * What a record is for, so that its resource is named by what it is: a change of content or priority is
  * then an update in place, never a delete and a create. For MX records the role names the mail host it points to (`to-mx2-example-com`).
  */
-export type RecordRole = "spf" | "dmarc" | "dmarc-report-auth" | "mta-sts" | "tls-rpt" | "address" | `to-${string}`;
+export type RecordRole = "spf" | "dmarc" | "dmarc-report-auth" | "mta-sts" | "mta-sts-host" | "tls-rpt" | "address" | "acme-challenge" | "acme-delegation" | "dkim" | `to-${string}`;
 
 export interface RecordSpec<Address = string> {
     /** The zone (one of the topology's domains) that holds the record. */
@@ -22,6 +23,21 @@ export interface RecordSpec<Address = string> {
     ttl: number;
     content: string | Address;
     priority?: number;
+    /**
+     * Which of a delegation's nameservers this is: the only records that repeat at one name and type
+     * with nothing else to tell them apart (Route53 hands out four, in no meaningful order).
+     */
+    member?: number;
+}
+
+/** One DNS character-string holds 255 bytes (RFC 1035 3.3): longer TXT values go as several. */
+export const TXT_STRING_LIMIT = 255;
+
+/** A TXT value as the character-strings a zone carries (ASCII: DKIM keys, policies). */
+export function txtChunks(text: string): string[] {
+    const chunks: string[] = [];
+    for (let i = 0; i < text.length; i += TXT_STRING_LIMIT) chunks.push(text.slice(i, i + TXT_STRING_LIMIT));
+    return chunks.length > 0 ? chunks : [""];
 }
 
 /**
@@ -49,14 +65,26 @@ export function dmarcReportAddress(topology: Topology): string {
     return topology.policy.dmarcReports ?? topology.alerts.email;
 }
 
+/** Values only a deployment knows, or the lab makes up: each adds its records when given. */
+export interface RecordSetExtras<Address> {
+    /** The ACME challenge zone's nameservers (Route53 assigns them), delegated from its parent. */
+    challengeNameservers?: readonly Address[];
+    /** The TXT value (`v=DKIM1; k=rsa; p=...`) published for a DKIM selector. */
+    dkimRecord?: (selector: string) => Address;
+    /** The host name serving https://mta-sts.<domain>/ (the stack's MTA-STS site). */
+    mtaStsTarget?: Address;
+}
+
 export function buildRecordSet<Address = string>(
     topology: Topology,
     addressOf: (hostname: string) => Address,
+    extras: RecordSetExtras<Address> = {},
 ): RecordSpec<Address>[] {
     const ttl = topology.dns.ttl;
     const records: RecordSpec<Address>[] = [];
     const reports = dmarcReportAddress(topology);
     const reportDomain = domainOfRecipient(reports.toLowerCase());
+    const challengeZone = acmeChallengeZone(topology);
     for (const zone of topology.domains) {
         for (const host of mailHosts(topology)) {
             records.push({ zone, role: `to-${slug(host.hostname)}`, name: zone, type: "MX", ttl, content: host.hostname, priority: host.priority });
@@ -65,6 +93,14 @@ export function buildRecordSet<Address = string>(
         records.push({ zone, role: "dmarc", name: `_dmarc.${zone}`, type: "TXT", ttl, content: `v=DMARC1; p=${topology.policy.dmarc}; rua=mailto:${reports}` });
         if (topology.policy.mtaSts !== "none") {
             records.push({ zone, role: "mta-sts", name: `_mta-sts.${zone}`, type: "TXT", ttl, content: `v=STSv1; id=${mtaStsPolicyId(topology)}` });
+        }
+        if (topology.policy.mtaSts !== "none" && extras.mtaStsTarget !== undefined) {
+            records.push({ zone, role: "mta-sts-host", name: `mta-sts.${zone}`, type: "CNAME", ttl, content: extras.mtaStsTarget });
+        }
+        if (extras.dkimRecord !== undefined) {
+            for (const selector of publishedDkimSelectors(topology)) {
+                records.push({ zone, role: "dkim", name: `${selector}._domainkey.${zone}`, type: "TXT", ttl, content: extras.dkimRecord(selector) });
+            }
         }
         records.push({ zone, role: "tls-rpt", name: `_smtp._tls.${zone}`, type: "TXT", ttl, content: `v=TLSRPTv1; rua=mailto:${topology.alerts.email}` });
         // RFC 7489 7.1: the report domain consents to receiving this domain's reports.
@@ -79,6 +115,15 @@ export function buildRecordSet<Address = string>(
         records.push({ zone, role: "address", name: host.hostname, type: "A", ttl: addressTtl, content: addressOf(host.hostname) });
         // Bounces from a relay carry an empty sender, so receivers check SPF against its HELO name.
         records.push({ zone, role: "spf", name: host.hostname, type: "TXT", ttl, content: "v=spf1 a -all" });
+        if (challengeZone !== undefined) {
+            records.push({ zone, role: "acme-challenge", name: `_acme-challenge.${host.hostname}`, type: "CNAME", ttl, content: acmeChallengeTarget(host.hostname, challengeZone) });
+        }
+    }
+    if (challengeZone !== undefined && extras.challengeNameservers !== undefined) {
+        const parent = zoneOf(challengeZone, topology.domains);
+        extras.challengeNameservers.forEach((nameserver, member) => {
+            if (parent !== undefined) records.push({ zone: parent, role: "acme-delegation", name: challengeZone, type: "NS", ttl, content: nameserver, member });
+        });
     }
     // The switch and the other sites reach a site's server by name (lib/render/sites.ts).
     for (const site of Object.values(topology.sites)) {

@@ -1,5 +1,5 @@
 // Route53 holds one record *set* per name and type, with the values as strings in its own syntax.
-import type { RecordSpec } from "./records";
+import { txtChunks, type RecordSpec } from "./records";
 
 export interface RecordSet<Address> {
     name: string;
@@ -19,7 +19,12 @@ export function groupRecordSets<Address>(records: readonly RecordSpec<Address>[]
     return [...sets.values()];
 }
 
-/** MX values carry their preference in front; the provider adds the quotes TXT values need. */
+/**
+ * MX values carry their preference in front. The provider adds the quotes around a TXT value; a value
+ * over 255 bytes (a DKIM key) must be split into strings, which the AWS provider takes as `a""b`.
+ */
 export function route53Value<Address>(record: RecordSpec<Address>): string | Address {
-    return record.type === "MX" ? `${record.priority} ${String(record.content)}` : record.content;
+    if (record.type === "MX") return `${record.priority} ${String(record.content)}`;
+    if (record.type === "TXT" && typeof record.content === "string") return txtChunks(record.content).join('""');
+    return record.content;
 }

@@ -3,10 +3,7 @@
 import type { Problem } from "./rules";
 import type { Topology } from "./schema";
 import { LONGEST_VOLUME_ID, USER_DATA_LIMIT_BYTES, renderPrimaryCloudInit, renderRelayCloudInit } from "../render/cloud-init";
-import { buildRecordSet, dmarcReportAddress } from "../render/records";
-
-// One TXT character-string is at most 255 bytes (RFC 1035 3.3); neither provider splits it for us.
-export const TXT_STRING_LIMIT = 255;
+import { TXT_STRING_LIMIT, buildRecordSet, dmarcReportAddress } from "../render/records";
 
 function userDataProblems(topology: Topology): Problem[] {
     const problems: Problem[] = [];
@@ -26,6 +23,11 @@ function userDataProblems(topology: Topology): Problem[] {
     return problems;
 }
 
+/**
+ * A policy record (DMARC, TLS-RPT, SPF) is one character-string by convention, and a receiver may read
+ * only the first: one that outgrows it is a config mistake. DKIM keys are split on purpose (extras
+ * not given here, so they are not checked).
+ */
 function txtProblems(topology: Topology): Problem[] {
     const causes: Record<string, (string | number)[]> = {
         dmarc: topology.policy.dmarcReports !== undefined ? ["policy", "dmarcReports"] : ["alerts", "email"],

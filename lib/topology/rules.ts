@@ -294,6 +294,32 @@ function sites(s: Sections): Problem[] {
     return problems;
 }
 
+/**
+ * MTA-STS enforce and verified relay-to-primary delivery both refuse a self-signed certificate: they
+ * need every MX on ACME certificates, else mail to the backup MX stops exactly when it is needed.
+ */
+function certificates(s: Sections): Problem[] {
+    const problems: Problem[] = [];
+    const acme = s.tls?.acme;
+    if (acme === undefined && s.policy?.mtaSts === "enforce") {
+        problems.push({ path: ["policy", "mtaSts"], message: "enforce makes senders refuse an MX whose certificate they cannot verify, and without tls.acme every MX presents a self-signed one; set tls.acme or keep testing" });
+    }
+    if (acme === undefined && s.tls?.relayToPrimary === "verify") {
+        problems.push({ path: ["tls", "relayToPrimary"], message: "verify needs a CA-signed certificate on the primary, and without tls.acme it has a self-signed one: the relays would hold every message; set tls.acme or use encrypt" });
+    }
+    if (acme?.challengeZone !== undefined && s.domains && !s.domains.some((d) => isWithinDomain(acme.challengeZone!, d) && acme.challengeZone !== d)) {
+        problems.push({ path: ["tls", "acme", "challengeZone"], message: `${acme.challengeZone} must be a subdomain of one of the domains (${s.domains.join(", ")}), so the stack can delegate it at every DNS provider` });
+    }
+    const dkim = s.dkim;
+    if (dkim !== undefined) {
+        dkim.retiredSelectors.forEach((selector, i) => {
+            if (selector === dkim.selector) problems.push({ path: ["dkim", "retiredSelectors", i], message: `${selector} is the signing selector; a retired selector is one no longer used to sign` });
+            else if (dkim.retiredSelectors.indexOf(selector) !== i) problems.push({ path: ["dkim", "retiredSelectors", i], message: `${selector} is listed twice` });
+        });
+    }
+    return problems;
+}
+
 export function checkRules(sections: Sections): Problem[] {
-    return [domains, priorities, failureDomains, hostnames, adminAccess, adminKeys, dnsProviders, recipients, mailboxes, dmarcReports, queueLifetime, sites].flatMap((rule) => rule(sections));
+    return [domains, priorities, failureDomains, hostnames, adminAccess, adminKeys, dnsProviders, recipients, mailboxes, dmarcReports, queueLifetime, sites, certificates].flatMap((rule) => rule(sections));
 }

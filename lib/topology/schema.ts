@@ -187,6 +187,29 @@ const siteSpec = z.strictObject({
         .optional(),
 });
 
+/** Let's Encrypt's production directory: the default CA. Its staging directory suits a first deployment. */
+export const LETS_ENCRYPT_DIRECTORY = "https://acme-v02.api.letsencrypt.org/directory";
+export const LETS_ENCRYPT_STAGING_DIRECTORY = "https://acme-staging-v02.api.letsencrypt.org/directory";
+
+/** A DKIM selector is one DNS label: <selector>._domainkey.<domain>. */
+export const DKIM_SELECTOR_RE = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+const dkimSelector = z.string().regex(DKIM_SELECTOR_RE, { message: "expected a selector such as mc2026 (one DNS label: lower-case letters, digits and -)" });
+
+/**
+ * Certificates from an ACME CA for every MX host the stack deploys, validated through DNS-01:
+ * `_acme-challenge.<host>` is a CNAME (at every DNS provider) into challengeZone, a small Route53 zone
+ * the stack delegates, so the CA finds the same TXT whichever provider it asks and the hosts'
+ * credential can write nowhere else.
+ */
+const acme = z.strictObject({
+    directoryUrl: z.url({ protocol: /^https$/, message: "expected the CA's https:// directory URL" }).default(LETS_ENCRYPT_DIRECTORY),
+    /** The CA's expiry notices; alerts.email when absent. */
+    email: z.email({ message: "expected the address the CA writes to" }).optional(),
+    renewDaysBefore: z.int().min(1).max(60).default(30),
+    /** acme-challenge.<first domain> when absent. */
+    challengeZone: fqdn.optional(),
+});
+
 export const sections = {
     domains: z.array(fqdn).min(1, { message: "list at least one domain" }),
     primary,
@@ -206,13 +229,32 @@ export const sections = {
     queueLifetime: duration.default("7d"),
     policy: z
         .strictObject({
-            // testing by default: relays start with self-signed certificates, which enforce would refuse.
+            // testing by default: enforce needs CA-signed certificates on every MX (tls.acme; rules.ts).
             mtaSts: z.enum(["none", "testing", "enforce"]).default("testing"),
             dmarc: z.enum(["none", "quarantine", "reject"]).default("none"),
             /** DMARC aggregate reports (rua); alerts.email when absent. */
             dmarcReports: z.email({ message: "expected the address that receives DMARC reports" }).optional(),
         })
         .default({ mtaSts: "testing", dmarc: "none" }),
+    tls: z
+        .strictObject({
+            acme: acme.optional(),
+            /**
+             * How the relays deliver to the primary: verify (a CA-signed certificate for its hostname,
+             * else the mail stays queued), encrypt (TLS, any certificate) or may (TLS when offered).
+             * verify when acme is set, may otherwise.
+             */
+            relayToPrimary: z.enum(["verify", "encrypt", "may"]).optional(),
+        })
+        .default({}),
+    /** The primary signs outgoing mail; the key is the stack's (a secret), published at every provider. */
+    dkim: z
+        .strictObject({
+            selector: dkimSelector,
+            /** Still published, no longer used to sign: for mail in flight during a rotation. */
+            retiredSelectors: z.array(dkimSelector).default([]),
+        })
+        .optional(),
     /** Who may log in to EC2 hosts (as Debian's `admin` user, from adminSshCidr only). */
     admin: z
         .strictObject({
