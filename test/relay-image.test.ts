@@ -3,7 +3,7 @@
 // between README, entrypoint and the stack.
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
-import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -12,7 +12,7 @@ import { readRelayImage } from "../lib/relay-image";
 import { parseTopology } from "../lib/topology/validate";
 import { MESSAGE_SIZE_LIMIT } from "../lib/render/maildirs";
 import { QUEUE_HEALTHY_TEXT, RELAY_HEALTHCHECK, RELAY_QUEUE_PATH, relayEnvironment } from "../lib/render/relay-env";
-import { INSTALL_RECIPIENTS, RELAY_ENTRYPOINT } from "../lib/render/relay-apply";
+import { INSTALL_RECIPIENTS, RELAY_ENTRYPOINT, RENEW_CERTIFICATE } from "../lib/render/relay-apply";
 import { ROOT, hasCommand, rawTopology, requirePrerequisite } from "./helpers";
 
 const IMAGE = join(ROOT, "relay-image");
@@ -25,6 +25,8 @@ const readme = readFileSync(join(IMAGE, "README.md"), "utf8");
 const shellFiles = Object.keys(readRelayImage(IMAGE).files).filter((f) => f.endsWith(".sh"));
 /** Where the Dockerfile installs lib/, and where the entrypoint and health check look when there is no lib/ beside them. */
 const INSTALLED_LIB = "/usr/local/lib/mailcontinuity-relay";
+/** The ACME wrapper: a program, run by the entrypoint and by the primary's timer. */
+const ACME_SCRIPT = "lib/acme.sh";
 
 function documentedVariables(): string[] {
     const table = readme.slice(readme.indexOf("## Environment"));
@@ -125,11 +127,12 @@ describe("relay image", () => {
     });
 
     it("has executable scripts with a /bin/sh shebang, and sourced parts in lib/ without one", () => {
-        for (const file of ["entrypoint.sh", "healthcheck.sh"]) {
+        // lib/acme.sh is a program of its own (the primary runs the same file from a timer), not sourced.
+        for (const file of ["entrypoint.sh", "healthcheck.sh", ACME_SCRIPT]) {
             assert.match(readFileSync(join(IMAGE, file), "utf8"), /^#!\/bin\/sh\n/, `${file}: no #!/bin/sh`);
             assert.ok(statSync(join(IMAGE, file)).mode & 0o111, `${file} is not executable (COPY keeps the mode)`);
         }
-        const parts = shellFiles.filter((f) => f.startsWith("lib/"));
+        const parts = shellFiles.filter((f) => f.startsWith("lib/") && f !== ACME_SCRIPT);
         assert.ok(parts.length >= 5, `lib/ holds ${parts.join(", ")}`);
         for (const file of parts) assert.match(readFileSync(join(IMAGE, file), "utf8"), /^# shellcheck shell=sh\n/, `${file}: sourced, so no shebang but a shell directive`);
     });
@@ -145,7 +148,7 @@ describe("relay image", () => {
         if (!requirePrerequisite(t, hasCommand("shellcheck"), "shellcheck (Debian package shellcheck)")) return;
         assert.ok(shellFiles.length >= 7, `shell files: ${shellFiles.join(", ")}`);
         // -x: the entrypoint and the health check are checked with the lib/ files they source.
-        const r = spawnSync("shellcheck", ["--shell=sh", "-x", ...shellFiles.map((f) => join(IMAGE, f)), join(ROOT, "lab", "setup.sh")], { encoding: "utf8" });
+        const r = spawnSync("shellcheck", ["--shell=sh", "-x", ...shellFiles.map((f) => join(IMAGE, f)), join(ROOT, "lab", "setup.sh"), join(ROOT, "lab", "acme-dns-hook.sh")], { encoding: "utf8" });
         assert.equal(r.status, 0, r.stdout + r.stderr);
     });
 
@@ -301,7 +304,7 @@ describe("relay image", () => {
         const r = entrypointRun("no-such-subcommand", {});
         assert.equal(r.status, 2);
         const named = /^usage: entrypoint\.sh \[(.*)\]$/m.exec(r.stderr)?.[1].split("|").map((s) => s.split(" ")[0]);
-        assert.deepEqual(named, ["run", "check-env", "render", INSTALL_RECIPIENTS]);
+        assert.deepEqual(named, ["run", "check-env", "render", INSTALL_RECIPIENTS, RENEW_CERTIFICATE]);
     });
 
     it("checks the queue health settings: a duration, a percentage, a port other than 25", () => {
@@ -383,5 +386,158 @@ describe("relay image", () => {
         writeFileSync(file, `${topology.recipients.join("\n")}\n`);
         const r = checkEnv(relayEnvironment(topology, topology.relays[0], file));
         assert.equal(r.status, 0, r.stderr);
+    });
+
+    it("checks the ACME and PRIMARY_TLS settings: one line per problem, exit 2", () => {
+        const base = { RELAY_DOMAINS: "example.com", RELAY_HOSTNAME: "mx2.example.com", RELAY_ACCEPT_ANY_RECIPIENT: "yes" };
+        const bad = checkEnv({
+            ...base,
+            ACME_DIRECTORY_URL: "http://ca.example/dir",
+            ACME_DNS_PROVIDER: "route 53",
+            ACME_RENEW_DAYS: "0",
+            ACME_RENEW_INTERVAL: "daily",
+            ACME_RESOLVERS: "192.0.2.80:53,bad_resolver:x",
+            ACME_CA_CERTIFICATES: "/nonexistent/ca.pem",
+            ACME_CHECK_AUTHORITATIVE: "maybe",
+            ACME_DIR: "relative/dir",
+            PRIMARY_TLS: "strict",
+        });
+        assert.equal(bad.status, 2);
+        assert.deepEqual(bad.stderr.trim().split("\n"), [
+            "relay: ACME_DIRECTORY_URL: 'http://ca.example/dir' must be the CA's https:// directory URL",
+            "relay: ACME_EMAIL: '' must be the address the CA writes to (required with ACME_DIRECTORY_URL)",
+            "relay: ACME_DNS_PROVIDER: 'route 53' must be a lego DNS provider name such as route53",
+            "relay: ACME_RENEW_DAYS: '0' must be a whole number of days from 1 to 365",
+            "relay: ACME_RENEW_INTERVAL: 'daily' must be a duration such as 12h or 30m",
+            "relay: ACME_RESOLVERS: 'bad_resolver:x' must be host or host:port",
+            "relay: ACME_CA_CERTIFICATES: cannot read /nonexistent/ca.pem",
+            "relay: ACME_CHECK_AUTHORITATIVE: 'maybe' must be yes or no",
+            "relay: ACME_DIR: 'relative/dir' must be an absolute path",
+            "relay: PRIMARY_TLS: 'strict' must be may, encrypt or verify",
+            "relay: 10 problem(s) in the environment; Postfix not started",
+        ]);
+        const acme = { ACME_DIRECTORY_URL: "https://acme-staging-v02.api.letsencrypt.org/directory", ACME_EMAIL: "ops@example.com" };
+        // A certificate of one's own, or the CA's: not both.
+        const both = checkEnv({ ...base, ...acme, TLS_CERT_FILE: "/etc/hostname", TLS_KEY_FILE: "/etc/hostname" });
+        assert.match(both.stderr, /^relay: TLS_CERT_FILE\/TLS_KEY_FILE and ACME_DIRECTORY_URL exclude each other/m);
+        // verify checks a host name: an address cannot be verified, and the CA file must be there.
+        const address = checkEnv({ ...base, PRIMARY_TLS: "verify", PRIMARY_MX: "[192.0.2.10]:25", PRIMARY_TLS_CA_FILE: "/nonexistent/roots.pem" });
+        assert.deepEqual(address.stderr.trim().split("\n"), [
+            "relay: PRIMARY_TLS_CA_FILE: cannot read /nonexistent/roots.pem (the CAs PRIMARY_TLS=verify trusts)",
+            "relay: PRIMARY_MX: '[192.0.2.10]:25' is an address; PRIMARY_TLS=verify checks the primary's certificate against its host name, so give the name",
+            "relay: 2 problem(s) in the environment; Postfix not started",
+        ]);
+        // Unset, ACME is off: its other variables are not checked.
+        assert.equal(checkEnv({ ...base, ACME_RENEW_DAYS: "0" }).status, 0);
+        const ok = checkEnv({ ...base, ...acme, ACME_RENEW_INTERVAL: "30m", ACME_RESOLVERS: "192.0.2.80:53,[2001:db8::53]:53", ACME_CA_CERTIFICATES: "/etc/hostname", PRIMARY_TLS: "verify", PRIMARY_MX: "mail.example.com:25", PRIMARY_TLS_CA_FILE: "/etc/hostname" });
+        assert.equal(ok.status, 0, ok.stderr);
+    });
+
+    it("renders PRIMARY_TLS: verify as `secure match=hostname` for each domain and PRIMARY_MX, trusting PRIMARY_TLS_CA_FILE; may as before", (t) => {
+        const ok = process.getuid?.() === 0 && hasCommand("postconf");
+        if (!requirePrerequisite(t, ok, "root and postconf (the render step sets Postfix's ownership)")) return;
+        const dir = mkdtempSync(join(tmpdir(), "relay-tls-"));
+        dirs.push(dir);
+        const roots = join(dir, "roots.pem");
+        writeFileSync(roots, "");
+        const render = (env: Record<string, string>) => {
+            const root = join(dir, Object.values(env).join("-").replace(/[^a-z]/g, ""));
+            const r = entrypointRun("render", { RELAY_DOMAINS: "example.com,example.org", RELAY_HOSTNAME: "mx2.example.com", RELAY_ACCEPT_ANY_RECIPIENT: "yes", POSTFIX_ROOT: root, ...env });
+            assert.equal(r.status, 0, r.stderr);
+            const shown = spawnSync("postconf", ["-c", join(root, "etc"), "-n"], { encoding: "utf8" });
+            assert.equal(shown.stderr, "");
+            return { etc: join(root, "etc"), cf: new Map(shown.stdout.trim().split("\n").map((l) => l.split(" = ", 2) as [string, string])) };
+        };
+        const verify = render({ PRIMARY_TLS: "verify", PRIMARY_TLS_CA_FILE: roots, PRIMARY_MX: "mail.example.com" });
+        assert.equal(verify.cf.get("smtp_tls_policy_maps"), `texthash:${verify.etc}/tls_policy`);
+        assert.equal(verify.cf.get("smtp_tls_CAfile"), roots);
+        assert.equal(verify.cf.get("smtp_tls_security_level"), "may", "bounces to senders elsewhere keep opportunistic TLS");
+        assert.equal(verify.cf.get("smtp_tls_connection_reuse"), "yes");
+        assert.equal(verify.cf.get("smtp_tls_loglevel"), "1", "each session to the primary says whether it was verified");
+        assert.equal(readFileSync(join(verify.etc, "tls_policy"), "utf8"), "example.com secure match=hostname\nexample.org secure match=hostname\n[mail.example.com]:25 secure match=hostname\n");
+        // Postfix's own lookup, by the next hop it delivers to: a domain (MX), or the transport's [host]:port.
+        for (const nexthop of ["example.org", "[mail.example.com]:25"]) {
+            assert.equal(spawnSync("postmap", ["-q", nexthop, `texthash:${verify.etc}/tls_policy`], { encoding: "utf8" }).stdout.trim(), "secure match=hostname");
+        }
+        const encrypt = render({ PRIMARY_TLS: "encrypt" });
+        assert.equal(readFileSync(join(encrypt.etc, "tls_policy"), "utf8"), "example.com encrypt\nexample.org encrypt\n");
+        assert.equal(encrypt.cf.get("smtp_tls_CAfile"), undefined);
+        const may = render({});
+        assert.equal(may.cf.get("smtp_tls_policy_maps"), undefined, "the default changes nothing");
+        assert.equal(may.cf.get("smtp_tls_CAfile"), undefined);
+    });
+
+    it("lib/acme.sh: refuses a bad environment before lego runs (exit 2), and renew without a certificate (exit 1)", (t) => {
+        const acme = (args: string[], env: Record<string, string>) => spawnSync(join(IMAGE, ACME_SCRIPT), args, { env: { PATH: process.env.PATH, ...env }, encoding: "utf8" });
+        const bad = acme(["obtain"], { ACME_DIRECTORY_URL: "ftp://ca", ACME_EMAIL: "nobody", ACME_DOMAIN: "mx2", ACME_DIR: "acme", ACME_CERT_FILE: "cert.pem", ACME_RENEW_DAYS: "400", ACME_CHECK_AUTHORITATIVE: "sometimes" });
+        assert.equal(bad.status, 2);
+        const lines = bad.stderr.trim().split("\n");
+        for (const expected of [
+            "acme: ACME_DIRECTORY_URL: 'ftp://ca' must be the CA's https:// directory URL",
+            "acme: ACME_EMAIL: 'nobody' must be the address the CA writes to (lego registers an account with it)",
+            "acme: ACME_DOMAIN: 'mx2' must be the fully qualified host name to certify",
+            "acme: ACME_DIR: 'acme' must be an absolute path",
+            "acme: ACME_CERT_FILE: 'cert.pem' must be an absolute path",
+            "acme: ACME_KEY_FILE: 'acme/certificates/mx2.key' must be an absolute path",
+            "acme: ACME_RENEW_DAYS: '400' must be a whole number of days from 1 to 365",
+            "acme: ACME_CHECK_AUTHORITATIVE: 'sometimes' must be yes or no",
+        ]) {
+            assert.ok(lines.includes(expected), `no line "${expected}" in:\n${bad.stderr}`);
+        }
+        assert.match(lines.at(-1)!, /^acme: \d+ problem\(s\) in the environment; nothing tried$/);
+        const usage = acme(["renew", "--now"], {});
+        assert.equal(usage.status, 2);
+        assert.match(usage.stderr, /^usage: acme\.sh \[obtain\] \| renew \[--force\] \| check-env/);
+
+        if (!requirePrerequisite(t, hasCommand("lego") && hasCommand("openssl"), "lego and openssl (Debian packages lego, openssl)")) return;
+        const dir = mkdtempSync(join(tmpdir(), "acme-"));
+        dirs.push(dir);
+        const env = { ACME_DIRECTORY_URL: "https://ca.example/dir", ACME_EMAIL: "ops@example.com", ACME_DOMAIN: "MX2.example.com", ACME_DIR: join(dir, "lego"), ACME_CERT_FILE: join(dir, "cert.pem") };
+        const checked = acme(["check-env"], env);
+        assert.equal(checked.status, 0, checked.stderr);
+        assert.equal(checked.stdout, "acme: environment ok\n");
+        // No certificate of this CA for this key: renew asks for obtain, and lego is never asked.
+        const renew = acme(["renew"], env);
+        assert.equal(renew.status, 1, renew.stderr);
+        assert.match(renew.stderr, /^acme: mx2\.example\.com: lego holds no certificate of https:\/\/ca\.example\/dir for this key in .*; run obtain first$/m);
+        assert.ok(existsSync(join(dir, "lego", "certificates", "mx2.example.com.key")), "the key is made beside lego's certificate when ACME_KEY_FILE is not set");
+        assert.ok(!existsSync(join(dir, "cert.pem")), "nothing is installed");
+    });
+
+    it("reports the certificate in the queue health: 503 tls while self-signed, or due with its renewal failed (lib/certificate.sh)", (t) => {
+        if (!requirePrerequisite(t, hasCommand("openssl"), "openssl (Debian package openssl)")) return;
+        const dir = mkdtempSync(join(tmpdir(), "relay-cert-"));
+        dirs.push(dir);
+        const openssl = (args: string[]) => assert.equal(spawnSync("openssl", args, { encoding: "utf8" }).status, 0, `openssl ${args.join(" ")}`);
+        const self = join(dir, "self");
+        const ca = join(dir, "ca");
+        mkdirSync(self);
+        mkdirSync(ca);
+        openssl(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "3650", "-subj", "/CN=mx2.example.com", "-keyout", join(self, "key.pem"), "-out", join(self, "cert.pem")]);
+        openssl(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "30", "-subj", "/CN=test CA", "-keyout", join(ca, "ca.key"), "-out", join(ca, "ca.pem")]);
+        openssl(["req", "-new", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=mx2.example.com", "-keyout", join(ca, "key.pem"), "-out", join(ca, "req.csr")]);
+        const issued = (days: number) => {
+            openssl(["x509", "-req", "-in", join(ca, "req.csr"), "-CA", join(ca, "ca.pem"), "-CAkey", join(ca, "ca.key"), "-CAcreateserial", "-days", String(days), "-out", join(ca, "cert.pem")]);
+            return ca;
+        };
+        const lego = "acme: lego: 2026/11/26 03:28:29 [mx2.example.com] acme: error: 403 :: urn:ietf:params:acme:error:unauthorized\nacme: mx2.example.com: lego renew failed";
+        /** acme_report after an attempt that ended with `status`, with the relay's certificate in tlsDir; then a health round. */
+        const report = (tlsDir: string, status: number, output = lego) => {
+            const r = spawnSync("sh", ["-c", `set -eu; . "$lib/util.sh"; . "$lib/certificate.sh"; . "$lib/queue-health.sh"; acme_report ${status}; cat "$status_dir/tls-health"; health_round_begin; health_round_end >/dev/null; cat "$status_dir/queue-health"`], {
+                env: { PATH: process.env.PATH, lib: join(IMAGE, "lib"), tls_dir: tlsDir, status_dir: join(dir, "status"), queue: dir, acme_output: output, ACME_DIRECTORY_URL: "https://ca.example/dir", ACME_RENEW_DAYS: "30", QUEUE_DISK_ALERT_PERCENT: "100" },
+                encoding: "utf8",
+            });
+            assert.equal(r.status, 0, r.stderr);
+            const [tls, health] = r.stdout.split("\n");
+            return { tls, health };
+        };
+        const selfSigned = report(self, 1);
+        assert.equal(selfSigned.tls, "tls: serving a self-signed certificate, none from https://ca.example/dir yet: [mx2.example.com] acme: error: 403 :: urn:ietf:params:acme:error:unauthorized");
+        assert.equal(selfSigned.health, selfSigned.tls, "the queue health round reports it (a 503)");
+        assert.match(report(issued(10), 1).tls, /^tls: the certificate expires in (9|10) days and its renewal failed: \[mx2\.example\.com\] acme: error: 403/);
+        assert.deepEqual(report(issued(10), 0), { tls: "", health: "ok" }, "renewed (or not due): nothing to say");
+        assert.deepEqual(report(issued(60), 1), { tls: "", health: "ok" }, "a failure while the certificate is not due is only logged");
+        assert.equal(report(issued(60), 3).tls, "tls: a new certificate is installed but postfix reload failed");
+        assert.match(report(self, 124, "acme: no answer within 120s").tls, /^tls: serving a self-signed certificate, none from https:\/\/ca\.example\/dir yet: no answer within 120s$/);
     });
 });

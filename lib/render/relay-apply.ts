@@ -7,6 +7,9 @@ import { shellQuote } from "./apply-script";
 /** The entrypoint subcommand that takes a new recipients file on stdin. */
 export const INSTALL_RECIPIENTS = "install-recipients";
 
+/** The entrypoint subcommand that renews the relay's ACME certificate now (`--force`: whatever its expiry). */
+export const RENEW_CERTIFICATE = "renew-certificate";
+
 /** Where the image installs its entrypoint (relay-image/Dockerfile). */
 export const RELAY_ENTRYPOINT = "/usr/local/sbin/relay-entrypoint";
 

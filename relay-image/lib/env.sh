@@ -3,9 +3,9 @@
 # things live, which follows from POSTFIX_ROOT.
 #
 # Sets for the other parts: domains (RELAY_DOMAINS, lower case, space-separated), probe_seconds
-# (FLUSH_PROBE_INTERVAL in seconds), stuck_seconds (STUCK_QUEUE_AGE in seconds); set_paths sets conf,
-# queue, data, tls_dir and status_dir.
-# shellcheck disable=SC2034 # probe_seconds, stuck_seconds, status_dir: read by the other parts, not here
+# (FLUSH_PROBE_INTERVAL in seconds), stuck_seconds (STUCK_QUEUE_AGE in seconds), acme_interval_seconds
+# (ACME_RENEW_INTERVAL in seconds); set_paths sets conf, queue, data, tls_dir, acme_dir and status_dir.
+# shellcheck disable=SC2034 # probe_seconds, stuck_seconds, acme_*, status_dir: read by the other parts, not here
 
 problems=0
 problem() {
@@ -34,6 +34,18 @@ read_environment() {
     QUEUE_DISK_ALERT_PERCENT=${QUEUE_DISK_ALERT_PERCENT:-80}
     STATUS_PORT=${STATUS_PORT:-8025}
     POSTFIX_ROOT=${POSTFIX_ROOT:-}
+    ACME_DIRECTORY_URL=${ACME_DIRECTORY_URL:-}
+    ACME_EMAIL=${ACME_EMAIL:-}
+    ACME_DOMAIN=${ACME_DOMAIN:-$RELAY_HOSTNAME}
+    ACME_DNS_PROVIDER=${ACME_DNS_PROVIDER:-route53}
+    ACME_RENEW_DAYS=${ACME_RENEW_DAYS:-30}
+    ACME_RENEW_INTERVAL=${ACME_RENEW_INTERVAL:-12h}
+    ACME_RESOLVERS=${ACME_RESOLVERS:-}
+    ACME_CA_CERTIFICATES=${ACME_CA_CERTIFICATES:-}
+    ACME_CHECK_AUTHORITATIVE=${ACME_CHECK_AUTHORITATIVE:-yes}
+    ACME_DIR=${ACME_DIR:-}
+    PRIMARY_TLS=${PRIMARY_TLS:-may}
+    PRIMARY_TLS_CA_FILE=${PRIMARY_TLS_CA_FILE:-/etc/ssl/certs/ca-certificates.crt}
 
     new_recipients=${1:-}
     domains=$(printf '%s' "$RELAY_DOMAINS" | tr ',' ' ' | lower)
@@ -102,6 +114,18 @@ read_environment() {
         "" | /*) ;;
         *) problem "POSTFIX_ROOT: '$POSTFIX_ROOT' must be an absolute path" ;;
     esac
+    [ -z "$ACME_DIRECTORY_URL" ] || check_acme
+    case $PRIMARY_TLS in
+        may | encrypt) ;;
+        verify)
+            [ -r "$PRIMARY_TLS_CA_FILE" ] || problem "PRIMARY_TLS_CA_FILE: cannot read $PRIMARY_TLS_CA_FILE (the CAs PRIMARY_TLS=verify trusts)"
+            # A certificate names a host: an address cannot be verified against it.
+            if matches "$PRIMARY_MX" '^\['; then
+                problem "PRIMARY_MX: '$PRIMARY_MX' is an address; PRIMARY_TLS=verify checks the primary's certificate against its host name, so give the name"
+            fi
+            ;;
+        *) problem "PRIMARY_TLS: '$PRIMARY_TLS' must be may, encrypt or verify" ;;
+    esac
     if [ "$problems" -gt 0 ]; then
         if [ -n "$new_recipients" ]; then
             printf 'relay: %s problem(s) in the environment or the new recipients; recipients not changed\n' "$problems" >&2
@@ -110,6 +134,43 @@ read_environment() {
         fi
         exit 2
     fi
+}
+
+# The ACME settings, once ACME_DIRECTORY_URL turns them on (certificate.sh runs lib/acme.sh with them).
+check_acme() {
+    matches "$ACME_DIRECTORY_URL" '^https://[^/[:space:]]+(/[^[:space:]]*)?$' ||
+        problem "ACME_DIRECTORY_URL: '$ACME_DIRECTORY_URL' must be the CA's https:// directory URL"
+    matches "$ACME_EMAIL" '^[^@[:space:]]+@[^@[:space:]]+\.[^@[:space:]]+$' ||
+        problem "ACME_EMAIL: '$ACME_EMAIL' must be the address the CA writes to (required with ACME_DIRECTORY_URL)"
+    matches "$ACME_DOMAIN" "$DOMAIN_RE" || problem "ACME_DOMAIN: '$ACME_DOMAIN' is not a fully qualified domain name"
+    [ -z "$TLS_CERT_FILE$TLS_KEY_FILE" ] ||
+        problem "TLS_CERT_FILE/TLS_KEY_FILE and ACME_DIRECTORY_URL exclude each other: a certificate of yours, or one from the CA"
+    matches "$ACME_DNS_PROVIDER" '^[a-z0-9]+$' || problem "ACME_DNS_PROVIDER: '$ACME_DNS_PROVIDER' must be a lego DNS provider name such as route53"
+    if ! matches "$ACME_RENEW_DAYS" '^[1-9][0-9]{0,2}$' || [ "$ACME_RENEW_DAYS" -gt 365 ]; then
+        problem "ACME_RENEW_DAYS: '$ACME_RENEW_DAYS' must be a whole number of days from 1 to 365"
+    fi
+    if matches "$ACME_RENEW_INTERVAL" "$DURATION_RE"; then
+        acme_interval_seconds=$(duration_seconds "$ACME_RENEW_INTERVAL")
+    else
+        problem "ACME_RENEW_INTERVAL: '$ACME_RENEW_INTERVAL' must be a duration such as 12h or 30m"
+    fi
+    for resolver in $(printf '%s' "$ACME_RESOLVERS" | tr ',' ' '); do
+        matches "$resolver" '^([a-z0-9.-]+|\[[0-9a-f:]+\])(:[0-9]{1,5})?$' || problem "ACME_RESOLVERS: '$resolver' must be host or host:port"
+    done
+    old_ifs=$IFS
+    IFS=:
+    for file in $ACME_CA_CERTIFICATES; do
+        [ -r "$file" ] || problem "ACME_CA_CERTIFICATES: cannot read $file"
+    done
+    IFS=$old_ifs
+    case $ACME_CHECK_AUTHORITATIVE in
+        yes | no) ;;
+        *) problem "ACME_CHECK_AUTHORITATIVE: '$ACME_CHECK_AUTHORITATIVE' must be yes or no" ;;
+    esac
+    case $ACME_DIR in
+        "" | /*) ;;
+        *) problem "ACME_DIR: '$ACME_DIR' must be an absolute path" ;;
+    esac
 }
 
 # Where things live: under POSTFIX_ROOT outside a container, Debian's paths inside one.
@@ -125,6 +186,8 @@ set_paths() {
     fi
     # On the queue volume, so a recreated container keeps its identity.
     tls_dir=$queue/relay-tls
+    # lego's account key and certificates: on the volume too, so a new container renews, not reorders.
+    acme_dir=${ACME_DIR:-$queue/relay-acme}
     # The queue's health (queue-health.sh) and the status server's files: not on the volume, so a
     # restarted relay never serves an earlier run's report.
     if [ -n "$POSTFIX_ROOT" ]; then status_dir=$POSTFIX_ROOT/status; else status_dir=/run/mailcontinuity-relay; fi

@@ -6,6 +6,9 @@
 #                                        while the domain's primary answers 220 (TLS mismatch, recipient
 #                                        map drift, a full disk there: the flusher cannot fix it)
 #   disk: queue file system <p>% full    over QUEUE_DISK_ALERT_PERCENT
+#   tls: ...                             ACME is on and the relay serves its self-signed certificate,
+#                                        or the CA's expires within ACME_RENEW_DAYS and the last
+#                                        renewal failed (certificate.sh writes it after each attempt)
 # Several problems are joined with "; ". A primary that does not answer is an outage, not stuck mail:
 # its own health check reports it. Uses queue, stuck_seconds, status_dir (env.sh) and queue_listing
 # (the flusher's `postqueue -j` of this round).
@@ -76,8 +79,14 @@ health_check_disk() {
     fi
 }
 
+health_check_tls() {
+    tls=$(cat "$status_dir/tls-health" 2>/dev/null || true)
+    [ -z "$tls" ] || health_problem "$tls"
+}
+
 # Writes the round's result (readable by the status server's unprivileged user), and logs a change.
 health_round_end() {
+    health_check_tls
     health_check_disk
     status=${health_problems:-ok}
     file=$status_dir/queue-health

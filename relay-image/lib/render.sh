@@ -3,6 +3,8 @@
 # recipient and transport tables, and the TLS pair. Uses domains, conf, queue, data and tls_dir.
 # shellcheck disable=SC2154 # domains, conf, queue, data, tls_dir: set by env.sh, sourced before this file
 
+# The pair Postfix reads. With ACME_DIRECTORY_URL the CA's certificate replaces cert.pem later
+# (certificate.sh, for the same key); the self-signed one serves until then, so mail never waits.
 ensure_tls() {
     if [ -n "$TLS_CERT_FILE" ]; then
         cert=$TLS_CERT_FILE
@@ -41,6 +43,30 @@ render_tables() {
         nexthop=$(normalise_nexthop "$PRIMARY_MX")
         for d in $domains; do printf '%s smtp:%s\n' "$d" "$nexthop" >>"$conf/transport"; done
     fi
+    render_tls_policy
+}
+
+# PRIMARY_TLS for every delivery of the relay's domains: Postfix looks a delivery up by its next hop,
+# the recipient's domain when it follows the MX records (to the primary or a more preferred relay),
+# PRIMARY_MX's [host]:port when the transport table names one. `secure match=hostname`: the
+# certificate must name the host Postfix connects to (its MX name) and chain to PRIMARY_TLS_CA_FILE;
+# otherwise the mail stays queued, so an impostor at the primary's address gets nothing.
+render_tls_policy() {
+    : >"$conf/tls_policy"
+    case $PRIMARY_TLS in
+        encrypt) policy=encrypt ;;
+        verify) policy="secure match=hostname" ;;
+        *) return 0 ;;
+    esac
+    for d in $domains; do printf '%s %s\n' "$d" "$policy" >>"$conf/tls_policy"; done
+    [ -z "$PRIMARY_MX" ] || printf '%s %s\n' "$(normalise_nexthop "$PRIMARY_MX")" "$policy" >>"$conf/tls_policy"
+}
+
+# The main.cf lines of PRIMARY_TLS; other mail (bounces to senders) keeps `may`.
+primary_tls_settings() {
+    [ "$PRIMARY_TLS" != may ] || return 0
+    echo "smtp_tls_policy_maps = texthash:$conf/tls_policy"
+    [ "$PRIMARY_TLS" != verify ] || echo "smtp_tls_CAfile = $PRIMARY_TLS_CA_FILE"
 }
 
 render_main_cf() {
@@ -97,6 +123,9 @@ smtpd_tls_cert_file = $cert
 smtpd_tls_key_file = $key
 smtpd_tls_security_level = may
 smtp_tls_security_level = may
+# One line per TLS session to the primary: whether its certificate was verified, for the operator.
+smtp_tls_loglevel = 1
+$(primary_tls_settings)
 # Reuse TLS sessions to the primary (through tlsproxy): a recovery burst then costs a handful of
 # handshakes instead of one per message.
 smtp_tls_connection_reuse = yes
