@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { copyFileSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
@@ -11,7 +11,8 @@ import { groupRecordSets, route53Value } from "../lib/render/route53";
 import { renderEtrnScript, renderPrimaryPostfix } from "../lib/render/primary-postfix";
 import { virtualMailboxTable } from "../lib/render/maildirs";
 import { renderPrimaryCloudInit, renderRelayCloudInit } from "../lib/render/cloud-init";
-import { renderPrimaryApply } from "../lib/render/primary-apply";
+import { renderDkimKeyApply, renderPrimaryApply, type OpenDkimHost } from "../lib/render/primary-apply";
+import { generateKeyPairSync } from "node:crypto";
 import { hasCommand, rawTopology, requirePrerequisite } from "./helpers";
 
 const prod = parseTopology(rawTopology("prod"));
@@ -48,7 +49,8 @@ describe("record set", () => {
         const withoutMx3 = parseTopology({ ...rawTopology("prod"), relays: (rawTopology("prod").relays as object[]).slice(0, 1) });
         assert.doesNotMatch(mtaStsPolicy(withoutMx3), /mx3/);
         assert.notEqual(mtaStsPolicyId(withoutMx3), mtaStsPolicyId(prod));
-        const changed = parseTopology({ ...rawTopology("prod"), policy: { mtaSts: "enforce" } });
+        // prod enforces (tls.acme): testing is the other mode.
+        const changed = parseTopology({ ...rawTopology("prod"), policy: { mtaSts: "testing" } });
         assert.notEqual(mtaStsPolicyId(changed), mtaStsPolicyId(prod));
     });
 
@@ -228,5 +230,94 @@ describe("the primary's apply step, run for real against a Postfix config direct
         const found = (a: string) => spawnSync("postmap", ["-c", dir, "-q", a, `hash:${join(dir, "vmailbox")}`]).status === 0;
         assert.deepEqual([found("carol@example.com"), found("alice@example.com")], [true, false]);
         assert.equal(readFileSync(join(dir, "relay_clients.cidr"), "utf8"), "");
+    });
+});
+
+describe("the primary's DKIM steps, run for real: configuration and key in either order, then a rotation", () => {
+    const dirs: string[] = [];
+    after(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+    const dkim = (selector: string, retiredSelectors: string[] = []) => parseTopology({ ...rawTopology("prod"), dkim: { selector, retiredSelectors } });
+    const pem = () => generateKeyPairSync("rsa", { modulusLength: 2048 }).privateKey.export({ type: "pkcs1", format: "pem" }).toString();
+
+    /** A Postfix config directory and OpenDKIM's files in a temp dir; "restarting" notes it and names a live pid. */
+    function host(): { dir: string; openDkim: OpenDkimHost; restarts: () => number; run: (script: string) => string } {
+        const dir = mkdtempSync(join(tmpdir(), "primary-dkim-"));
+        dirs.push(dir);
+        copyFileSync("/usr/share/postfix/master.cf.dist", join(dir, "master.cf"));
+        writeFileSync(join(dir, "main.cf"), "compatibility_level = 3.6\n");
+        const paths = { conf: join(dir, "opendkim.conf"), tableDir: join(dir, "opendkim"), keyDir: join(dir, "keys"), pidFile: join(dir, "opendkim.pid") };
+        const openDkim = { paths, restart: `echo restarted >>'${dir}/restarts'; echo ${process.pid} >'${paths.pidFile}'` };
+        const restarts = () => {
+            try {
+                return readFileSync(join(dir, "restarts"), "utf8").split("\n").filter(Boolean).length;
+            } catch {
+                return 0;
+            }
+        };
+        const run = (script: string) => {
+            const r = spawnSync("sh", ["-s"], { input: script, encoding: "utf8" });
+            assert.equal(r.status, 0, `${r.stdout}${r.stderr}`);
+            return r.stdout;
+        };
+        return { dir, openDkim, restarts, run };
+    }
+    const config = (h: ReturnType<typeof host>, topology: ReturnType<typeof dkim>) => renderPrimaryApply(topology, { relayAddresses: [], configDir: h.dir, etrnScriptPath: join(h.dir, "etrn-relays"), openDkim: h.openDkim });
+    const ready = (t: Parameters<typeof requirePrerequisite>[0]) =>
+        requirePrerequisite(t, hasCommand("postfix") && hasCommand("opendkim") && process.getuid?.() === 0, "root, postfix and opendkim (Debian packages postfix, opendkim)");
+
+    it("configuration first: OpenDKIM waits for the key, starts with it, is left alone when nothing changed; a rotation", (t) => {
+        if (!ready(t)) return;
+        const h = host();
+        const topology = dkim("mc2026");
+        assert.match(h.run(config(h, topology)), /opendkim waits for the key of selector mc2026/);
+        assert.equal(h.restarts(), 0);
+        const cf = spawnSync("postconf", ["-c", h.dir, "-h", "smtpd_milters", "milter_default_action"], { encoding: "utf8" });
+        assert.equal(cf.stdout, "inet:127.0.0.1:8891\naccept\n");
+        const key = pem();
+        assert.match(h.run(renderDkimKeyApply(topology, key, h.openDkim)), /opendkim restarted, signing with selector mc2026/);
+        assert.equal(h.restarts(), 1);
+        const file = join(h.openDkim.paths.keyDir, "mc2026.private");
+        const opendkim = Number(spawnSync("id", ["-u", "opendkim"], { encoding: "utf8" }).stdout.trim());
+        assert.deepEqual([statSync(file).mode & 0o777, statSync(file).uid], [0o600, opendkim]);
+        assert.equal(readFileSync(file, "utf8"), key);
+        h.run(renderDkimKeyApply(topology, key, h.openDkim));
+        assert.equal(h.restarts(), 1, "the same key again: OpenDKIM must not restart");
+
+        // The rotation: the old key signs until the new one is there, then goes.
+        const rotated = dkim("mc2027", ["mc2026"]);
+        assert.match(h.run(config(h, rotated)), /opendkim waits for the key of selector mc2027/);
+        assert.equal(h.restarts(), 1, "restarted with a key table whose key is not there yet");
+        const keys = () => spawnSync("ls", [h.openDkim.paths.keyDir], { encoding: "utf8" }).stdout.split("\n").filter(Boolean);
+        assert.deepEqual(keys(), ["mc2026.private"], "the running OpenDKIM still reads the old key");
+        const out = h.run(renderDkimKeyApply(rotated, pem(), h.openDkim));
+        assert.match(out, /opendkim restarted, signing with selector mc2027/);
+        assert.match(out, /removed the retired key .*mc2026\.private/);
+        assert.deepEqual(keys(), ["mc2027.private"]);
+        h.run(config(h, rotated));
+        assert.equal(h.restarts(), 2, "the configuration again unchanged: OpenDKIM must not restart");
+    });
+
+    it("key first: the key waits for the configuration, which starts OpenDKIM", (t) => {
+        if (!ready(t)) return;
+        const h = host();
+        const topology = dkim("mc2026");
+        assert.match(h.run(renderDkimKeyApply(topology, pem(), h.openDkim)), /in place; opendkim takes it once the configuration step names it/);
+        assert.equal(h.restarts(), 0);
+        assert.match(h.run(config(h, topology)), /opendkim restarted, signing with selector mc2026/);
+        assert.equal(h.restarts(), 1);
+    });
+
+    it("leaves the live OpenDKIM configuration alone when opendkim -n refuses the new one", (t) => {
+        if (!ready(t)) return;
+        const h = host();
+        writeFileSync(h.openDkim.paths.conf, "# the live one\n");
+        // An opendkim that refuses every configuration, first on the PATH.
+        mkdirSync(join(h.dir, "bin"));
+        writeFileSync(join(h.dir, "bin", "opendkim"), "#!/bin/sh\necho 'opendkim: configuration error' >&2\nexit 78\n", { mode: 0o755 });
+        const r = spawnSync("sh", ["-s"], { input: config(h, dkim("mc2026")), encoding: "utf8", env: { ...process.env, PATH: `${join(h.dir, "bin")}:${process.env.PATH ?? ""}` } });
+        assert.notEqual(r.status, 0);
+        assert.match(r.stderr, /configuration error/);
+        assert.equal(readFileSync(h.openDkim.paths.conf, "utf8"), "# the live one\n");
+        assert.equal(h.restarts(), 0);
     });
 });

@@ -101,7 +101,7 @@ describe("the switch's and the sites' routing", () => {
         const single = parseTopology(rawTopology("prod"));
         const primary = renderPrimaryPostfix(single, { relayAddresses: [] });
         assert.ok(!primary.mainCf.some(([k]) => k === "transport_maps"));
-        assert.deepEqual(primary.removed, ["transport_maps"]);
+        assert.ok(primary.removed.includes("transport_maps"), `removed: ${primary.removed.join(", ")}`);
         assert.equal(siteRoutes(single).length, 0);
     });
 

@@ -5,6 +5,7 @@
 // in the primary's namespace. User data only bootstraps the host.
 import type { Topology } from "../topology/schema";
 import { INSTALL_FILE_FUNCTION, installFile, shellQuote } from "./apply-script";
+import { OPENDKIM_PATHS, OPENDKIM_USER, renderOpenDkim, type OpenDkimFiles, type OpenDkimPaths } from "./dkim";
 import { renderEtrnScript, renderPrimaryPostfix, type PrimaryPostfixOptions } from "./primary-postfix";
 
 export const DOVECOT_USERS_PATH = "/etc/dovecot/users";
@@ -13,7 +14,17 @@ export const ETRN_SCRIPT_PATH = "/usr/local/sbin/etrn-relays";
 export interface PrimaryApplyOptions extends PrimaryPostfixOptions {
     /** Where the ETRN script goes (default /usr/local/sbin/etrn-relays). */
     etrnScriptPath?: string;
+    /** Where OpenDKIM's files are and how it restarts (default: Debian's, through systemd). */
+    openDkim?: OpenDkimHost;
 }
+
+/** OpenDKIM on a host: its files, and the command that (re)starts it with them. */
+export interface OpenDkimHost {
+    paths: OpenDkimPaths;
+    restart: string;
+}
+
+export const OPENDKIM_HOST: OpenDkimHost = { paths: OPENDKIM_PATHS, restart: "systemctl restart opendkim" };
 
 /** Mailbox users for Dovecot's passwd-file: `user:{SCHEME}hash`, one per line. */
 export function dovecotUsersFile(hashes: Readonly<Record<string, string>>, mailboxes: readonly string[]): string {
@@ -42,6 +53,7 @@ export function renderPrimaryApply(topology: Topology, options: PrimaryApplyOpti
         'postfix -c "$staged" check',
         'install_file "$conf/main.cf" 0644 <"$staged/main.cf"',
         ...installFile(options.etrnScriptPath ?? ETRN_SCRIPT_PATH, "0755", renderEtrnScript(topology)),
+        ...openDkimConfigLines(postfix.mainCf, topology, options.openDkim ?? OPENDKIM_HOST),
     ];
     lines.push(
         `postfix -c "$conf" check`,
@@ -51,6 +63,110 @@ export function renderPrimaryApply(topology: Topology, options: PrimaryApplyOpti
         "",
     );
     return lines.join("\n");
+}
+
+/**
+ * Debian's package, installed by the apply steps rather than cloud-init: a host that booted before DKIM
+ * was turned on never runs cloud-init's package list again, and user data that changed would stop and
+ * start the instance.
+ */
+function ensureOpenDkimInstalled(): string[] {
+    return [
+        "if [ ! -x /usr/sbin/opendkim ]; then",
+        '    echo "mailcontinuity: installing opendkim"',
+        "    apt-get update -q",
+        "    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends -o DPkg::Lock::Timeout=300 opendkim",
+        "fi",
+    ];
+}
+
+/** As Debian's package makes it; an existing one is left as it is. */
+function keyDirLines(host: OpenDkimHost): string[] {
+    const dir = shellQuote(host.paths.keyDir);
+    return [`[ -d ${dir} ] || install -d -m 0700 -o ${OPENDKIM_USER} -g ${OPENDKIM_USER} ${dir}`];
+}
+
+/**
+ * Restarts OpenDKIM when its files changed (`$dkim_before`, a checksum taken before they were written)
+ * or it does not run, then deletes the keys of selectors the key table no longer names: a retired
+ * selector stays in DNS, its private key signs nothing any more.
+ */
+function restartOpenDkim(files: OpenDkimFiles, host: OpenDkimHost, watched: string[]): string[] {
+    const pidFile = shellQuote(host.paths.pidFile);
+    return [
+        `dkim_after=$(cat ${watched.join(" ")} 2>/dev/null | cksum)`,
+        `if [ "$dkim_before" != "$dkim_after" ] || ! { pid=$(cat ${pidFile} 2>/dev/null) && kill -0 "$pid" 2>/dev/null; }; then`,
+        `    ${host.restart}`,
+        `    echo ${shellQuote(`mailcontinuity: opendkim restarted, signing with selector ${files.selector}`)}`,
+        "fi",
+        `for old in ${shellQuote(host.paths.keyDir)}/*.private; do`,
+        `    if [ -e "$old" ] && [ "$old" != ${shellQuote(files.keyFile)} ]; then rm -f -- "$old"; echo "mailcontinuity: removed the retired key $old"; fi`,
+        "done",
+    ];
+}
+
+/**
+ * OpenDKIM's configuration and tables (not secret: a preview shows a selector or domain change), checked
+ * by `opendkim -n` before the live configuration is replaced. It restarts once the key step has put the
+ * selector's key in place, whichever of the two steps runs first.
+ */
+function openDkimConfigLines(mainCf: readonly [string, string][], topology: Topology, host: OpenDkimHost): string[] {
+    // Postfix's mynetworks: the host itself, whose submissions are signed.
+    const internalHosts = (mainCf.find(([k]) => k === "mynetworks")?.[1] ?? "127.0.0.0/8").split(/[\s,]+/).filter(Boolean);
+    const files = renderOpenDkim(topology, { internalHosts, paths: host.paths });
+    if (files === undefined) return [];
+    const conf = host.paths.conf;
+    const watched = [conf, ...Object.keys(files.tables)].map(shellQuote);
+    return [
+        ...ensureOpenDkimInstalled(),
+        `dkim_before=$(cat ${watched.join(" ")} 2>/dev/null | cksum)`,
+        `install -d -m 0755 ${shellQuote(host.paths.tableDir)}`,
+        ...keyDirLines(host),
+        ...Object.entries(files.tables).flatMap(([path, content]) => installFile(path, "0644", content)),
+        // Checked with the tables it names in place; they are inert until OpenDKIM restarts.
+        ...installFile(`${conf}.mailcontinuity-check`, "0644", files.conf),
+        `opendkim -n -x ${shellQuote(`${conf}.mailcontinuity-check`)}`,
+        `mv -f ${shellQuote(`${conf}.mailcontinuity-check`)} ${shellQuote(conf)}`,
+        `if [ -f ${shellQuote(files.keyFile)} ]; then`,
+        ...restartOpenDkim(files, host, watched).map((l) => `    ${l}`),
+        "else",
+        `    echo ${shellQuote(`mailcontinuity: opendkim waits for the key of selector ${files.selector} (the DKIM key step)`)}`,
+        "fi",
+    ];
+}
+
+/**
+ * The signing selector's private key (secret: a step of its own, so that the configuration step's
+ * changes stay readable in a preview), owned by opendkim with mode 0600 as OpenDKIM requires. It
+ * restarts OpenDKIM once the configuration step names this selector, whichever step runs first.
+ */
+export function renderDkimKeyApply(topology: Pick<Topology, "domains" | "dkim">, privateKeyPem: string, host: OpenDkimHost = OPENDKIM_HOST): string {
+    const files = renderOpenDkim(topology, { internalHosts: [], paths: host.paths });
+    if (files === undefined) throw new Error("DKIM key step: the topology has no dkim section");
+    if (!/-----BEGIN (RSA )?PRIVATE KEY-----/.test(privateKeyPem)) throw new Error("DKIM key step: expected an unencrypted PEM private key (-----BEGIN PRIVATE KEY----- or -----BEGIN RSA PRIVATE KEY-----)");
+    const key = shellQuote(files.keyFile);
+    const staged = `${files.keyFile}.mailcontinuity-staged`;
+    const keyTable = shellQuote(`${host.paths.tableDir}/key.table`);
+    return [
+        "#!/bin/sh",
+        `# Generated by mailcontinuity: the primary's DKIM key for selector ${files.selector}.`,
+        "set -eu",
+        ...INSTALL_FILE_FUNCTION,
+        ...ensureOpenDkimInstalled(),
+        ...keyDirLines(host),
+        `dkim_before=$(cat ${key} 2>/dev/null | cksum)`,
+        // opendkim's from the moment it has its name: written aside, given to opendkim, then renamed.
+        ...installFile(staged, "0600", privateKeyPem.trim()),
+        `chown ${OPENDKIM_USER}:${OPENDKIM_USER} ${shellQuote(staged)}`,
+        `mv -f ${shellQuote(staged)} ${key}`,
+        `if grep -qF -- ${shellQuote(`:${files.keyFile}`)} ${keyTable} 2>/dev/null; then`,
+        ...restartOpenDkim(files, host, [key]).map((l) => `    ${l}`),
+        "else",
+        `    echo ${shellQuote(`mailcontinuity: the key of selector ${files.selector} is in place; opendkim takes it once the configuration step names it`)}`,
+        "fi",
+        `echo ${shellQuote(`mailcontinuity: DKIM key applied for selector ${files.selector}`)}`,
+        "",
+    ].join("\n");
 }
 
 /** Installs Dovecot's passwd-file (secret: it holds the password hashes). */

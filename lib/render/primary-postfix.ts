@@ -1,6 +1,7 @@
 // The primary's Postfix configuration as data: main.cf parameters (applied with `postconf -e`) and the
 // lookup tables they name. The EC2 cloud-init and the lab apply exactly this.
 import type { Topology } from "../topology/schema";
+import { OPENDKIM_MILTER } from "./dkim";
 import { MAILBOX_BASE, MAILBOX_UID, MESSAGE_SIZE_LIMIT, virtualMailboxTable } from "./maildirs";
 import { switchTransportTable } from "./sites";
 
@@ -32,6 +33,16 @@ export function renderPrimaryPostfix(topology: Topology, options: PrimaryPostfix
     // The mail switch: site users' mail goes on to their site's server (lib/render/sites.ts).
     const transport = switchTransportTable(topology);
     const siteRouting: [string, string][] = transport === "" ? [] : [["transport_maps", `hash:${dir}/transport`]];
+    const milters: [string, string][] = [
+        ["smtpd_milters", OPENDKIM_MILTER],
+        // Mail submitted on the host (sendmail, pickup) is signed as well.
+        ["non_smtpd_milters", "$smtpd_milters"],
+        // A signer that is down or broken must not stop mail. Postfix's default (tempfail) would refuse
+        // every message meanwhile, the Internet's and the relays' hand-overs too; unsigned mail still
+        // passes SPF.
+        ["milter_default_action", "accept"],
+    ];
+    const signing = topology.dkim !== undefined;
     return {
         mainCf: [
             ["myhostname", topology.primary.hostname],
@@ -65,6 +76,7 @@ export function renderPrimaryPostfix(topology: Topology, options: PrimaryPostfix
             // Queued mail arriving in a burst from a relay should not wait behind per-client limits.
             ["smtpd_client_connection_count_limit", "100"],
             ...siteRouting,
+            ...(signing ? milters : []),
         ],
         tables: {
             vmailbox: virtualMailboxTable(topology.recipients),
@@ -72,8 +84,9 @@ export function renderPrimaryPostfix(topology: Topology, options: PrimaryPostfix
             ...(transport === "" ? {} : { transport }),
         },
         hashTables: ["vmailbox", ...(transport === "" ? [] : ["transport"])],
-        // The last site gone: the switch must stop routing by the old table, which stays on disk.
-        removed: transport === "" ? ["transport_maps"] : [],
+        // The last site gone: the switch must stop routing by the old table, which stays on disk. DKIM
+        // turned off: Postfix must stop handing mail to a signer that may still run.
+        removed: [...(transport === "" ? ["transport_maps"] : []), ...(signing ? [] : milters.map(([name]) => name))],
     };
 }
 

@@ -1,0 +1,151 @@
+// DKIM for the primary's outgoing mail: the TXT value that publishes a selector's public key, and
+// OpenDKIM's configuration (sign only) as files. The primary's apply steps install them (primary-apply.ts);
+// the lab runs OpenDKIM from the same files. Pure.
+import { createPublicKey } from "node:crypto";
+import { DKIM_SELECTOR_RE, type Topology } from "../topology/schema";
+
+export const OPENDKIM_USER = "opendkim";
+/**
+ * Loopback TCP, not a Unix socket: Debian runs smtpd and cleanup chrooted in /var/spool/postfix, out of
+ * reach of a socket under /run/opendkim.
+ */
+export const OPENDKIM_PORT = 8891;
+/** The milter as Postfix names it (smtpd_milters). */
+export const OPENDKIM_MILTER = `inet:127.0.0.1:${OPENDKIM_PORT}`;
+
+export interface OpenDkimPaths {
+    /** opendkim.conf (Debian's unit starts /usr/sbin/opendkim with no arguments: it reads this one). */
+    conf: string;
+    /** KeyTable, SigningTable and InternalHosts. */
+    tableDir: string;
+    /**
+     * One private key per selector (dkimKeyPath): a rotation adds a file beside the old one. OpenDKIM
+     * refuses a key below a directory that others may write.
+     */
+    keyDir: string;
+    /** Debian's unit waits for this file (PIDFile=). */
+    pidFile: string;
+}
+
+export const OPENDKIM_PATHS: OpenDkimPaths = {
+    conf: "/etc/opendkim.conf",
+    tableDir: "/etc/opendkim",
+    // Debian's place for them: its package makes it, opendkim's own, mode 0700.
+    keyDir: "/etc/dkimkeys",
+    pidFile: "/run/opendkim/opendkim.pid",
+};
+
+/**
+ * Signed: RFC 6376 5.4.1's list (OpenDKIM's default), and what identifies the message and its MIME
+ * structure besides, which the default leaves out.
+ */
+export const SIGNED_HEADERS = [
+    "From", "Sender", "Reply-To", "To", "Cc", "Subject", "Date", "Message-ID", "In-Reply-To", "References",
+    "MIME-Version", "Content-Type", "Content-Transfer-Encoding",
+    "Resent-Date", "Resent-From", "Resent-To", "Resent-Cc",
+    "List-Id", "List-Help", "List-Unsubscribe", "List-Subscribe", "List-Post", "List-Owner", "List-Archive",
+];
+
+/**
+ * Signed once more than present, so that nobody after us can add one (a second From: shown instead of
+ * the signed one) without breaking the signature (RFC 6376 8.15). Each must be in SIGNED_HEADERS too:
+ * OpenDKIM oversigns a field it does not sign as if it were absent, and every verifier says fail.
+ */
+export const OVERSIGNED_HEADERS = ["From", "Sender", "Reply-To", "To", "Cc", "Subject", "Date", "Message-ID", "In-Reply-To", "References", "MIME-Version", "Content-Type"];
+
+/** RFC 8301 3.2: verifiers must not accept RSA keys under 1024 bits. */
+const MIN_RSA_BITS = 1024;
+
+/** The selector's private key: `<keyDir>/<selector>.private` (opendkim-genkey's name). */
+export function dkimKeyPath(selector: string, keyDir: string = OPENDKIM_PATHS.keyDir): string {
+    // It becomes a path and a line of a table: only what a DNS label allows.
+    if (!DKIM_SELECTOR_RE.test(selector)) throw new Error(`DKIM selector ${JSON.stringify(selector)} is not one DNS label of lower-case letters, digits and -`);
+    return `${keyDir}/${selector}.private`;
+}
+
+/**
+ * The TXT value at `<selector>._domainkey.<domain>` (RFC 6376 3.6.1): `p=` is the SubjectPublicKeyInfo
+ * in base64, whether the PEM is SPKI (`BEGIN PUBLIC KEY`, @pulumi/tls's publicKeyPem, openssl -pubout)
+ * or PKCS#1 (`BEGIN RSA PUBLIC KEY`). About 410 bytes for 2048 bits: longer than one DNS string.
+ */
+export function dkimRecordValue(publicKeyPem: string): string {
+    const label = /-----BEGIN ([A-Z0-9 ]+)-----/.exec(publicKeyPem)?.[1];
+    if (label === undefined) throw new Error("DKIM: expected a PEM public key (-----BEGIN PUBLIC KEY-----), got no PEM block");
+    // createPublicKey would derive the public half of a private key: a caller that hands one over has
+    // mixed up the two, and the private one must never come near a DNS record.
+    if (label.includes("PRIVATE")) throw new Error(`DKIM: expected the public key, got a ${label}; publish the key's public half (publicKeyPem, or openssl pkey -pubout)`);
+    if (label !== "PUBLIC KEY" && label !== "RSA PUBLIC KEY") throw new Error(`DKIM: expected a PEM public key, got a ${label}`);
+    const key = createPublicKey(publicKeyPem);
+    if (key.asymmetricKeyType !== "rsa") throw new Error(`DKIM: expected an RSA key (k=rsa, what every verifier knows), got ${key.asymmetricKeyType}`);
+    const bits = key.asymmetricKeyDetails?.modulusLength ?? 0;
+    if (bits < MIN_RSA_BITS) throw new Error(`DKIM: the key has ${bits} bits; verifiers refuse fewer than ${MIN_RSA_BITS} (RFC 8301), 2048 is usual`);
+    const der = key.export({ type: "spki", format: "der" });
+    return `v=DKIM1; k=rsa; p=${der.toString("base64")}`;
+}
+
+/**
+ * OpenDKIM's own settings: nothing in it changes with the topology (domains, selector and hosts are
+ * in the tables), so a rotation rewrites only the tables.
+ */
+export function renderOpenDkimConf(paths: OpenDkimPaths = OPENDKIM_PATHS): string {
+    return [
+        "# Generated by mailcontinuity: OpenDKIM signs the primary's outgoing mail (it verifies nothing).",
+        "Syslog\t\t\tyes",
+        "SyslogSuccess\t\tyes",
+        "Mode\t\t\ts",
+        `Socket\t\t\tinet:${OPENDKIM_PORT}@127.0.0.1`,
+        `PidFile\t\t\t${paths.pidFile}`,
+        `UserID\t\t\t${OPENDKIM_USER}`,
+        "UMask\t\t\t007",
+        // Relaxed headers survive the refolding and recasing relays do; a simple body, because a body
+        // that changed on the way is one whose signature should not pass.
+        "Canonicalization\trelaxed/simple",
+        `SignHeaders\t\t${SIGNED_HEADERS.join(",")}`,
+        `OversignHeaders\t\t${OVERSIGNED_HEADERS.join(",")}`,
+        `KeyTable\t\tfile:${paths.tableDir}/key.table`,
+        `SigningTable\t\trefile:${paths.tableDir}/signing.table`,
+        `InternalHosts\t\tfile:${paths.tableDir}/internal-hosts`,
+        // A failure inside the signer sends the mail unsigned (SPF still aligns) rather than holding it.
+        // A key it cannot load still holds the host's own mail (tempfail, retried), never others'.
+        "On-InternalError\taccept",
+        "",
+    ].join("\n");
+}
+
+export interface OpenDkimFiles {
+    /** The signing selector. */
+    selector: string;
+    /** Where its private key must be (the key step writes it). */
+    keyFile: string;
+    /** opendkim.conf. */
+    conf: string;
+    /** KeyTable, SigningTable and InternalHosts, by absolute path. */
+    tables: Record<string, string>;
+}
+
+/**
+ * Every domain of the topology signed with the signing selector's key (d=<domain>, s=<selector>): the
+ * mail of `internalHosts` (Postfix's mynetworks: the host itself) and what is submitted on the host
+ * (non_smtpd_milters); everything else, the relays' hand-overs too, passes unsigned. Retired selectors
+ * are only published (records.ts), never used here. Undefined when the topology has no dkim section.
+ */
+export function renderOpenDkim(topology: Pick<Topology, "domains" | "dkim">, options: { internalHosts: readonly string[]; paths?: OpenDkimPaths }): OpenDkimFiles | undefined {
+    const dkim = topology.dkim;
+    if (dkim === undefined) return undefined;
+    const paths = options.paths ?? OPENDKIM_PATHS;
+    const selector = dkim.selector;
+    const keyFile = dkimKeyPath(selector, paths.keyDir);
+    const keyName = (domain: string) => `${selector}._domainkey.${domain}`;
+    const lines = (items: string[]) => `${items.join("\n")}\n`;
+    return {
+        selector,
+        keyFile,
+        conf: renderOpenDkimConf(paths),
+        tables: {
+            [`${paths.tableDir}/key.table`]: lines(topology.domains.map((d) => `${keyName(d)} ${d}:${selector}:${keyFile}`)),
+            // refile: the From address matched as a pattern; one key for the domain's own addresses.
+            [`${paths.tableDir}/signing.table`]: lines(topology.domains.map((d) => `*@${d} ${keyName(d)}`)),
+            [`${paths.tableDir}/internal-hosts`]: lines([...options.internalHosts]),
+        },
+    };
+}
