@@ -20,7 +20,20 @@ export const mxTable = mail.mxTable;
 export const hostAddresses = mail.hostAddresses;
 /** Set these at the registrar, for each domain: both providers' nameservers. */
 export const nameservers = mail.nameservers;
-/** Serve this at https://mta-sts.<domain>/.well-known/mta-sts.txt (see README). */
+/** The MTA-STS policy, which the stack serves at https://mta-sts.<domain>/.well-known/mta-sts.txt (README). */
 export const mtaStsPolicy = mail.mtaStsPolicy;
+/** CloudFront's name for that site: mta-sts.<domain> is a CNAME to it at both providers (npm run check --outputs). */
+export const mtaStsHost = mail.mtaStsHost;
+/** The site certificate's DNS-validation CNAMEs (name, value), published at both providers. */
+export const mtaStsValidationRecords = mail.mtaStsValidationRecords;
+/** DKIM selector -> the TXT value published at <selector>._domainkey.<domain> (the key is made by the stack). */
+export const dkimRecords = mail.dkimRecords;
+/**
+ * An external primary signs with this key (secret; `pulumi stack output --show-secrets dkimSigningKey`):
+ * the stack cannot install it on a server it does not run. Absent for a primary on EC2, which gets it itself.
+ */
+export const dkimSigningKey = topology.primary.placement.kind === "external" ? mail.dkimSigning?.privateKeyPem : undefined;
+/** The ACME challenge zone's nameservers (tls.acme): its delegation at both providers. */
+export const acmeChallengeNameservers = mail.acmeChallengeNameservers;
 /** For each site's own server: the script that applies its Postfix routing (README "Sites"; npm run site-config writes them). */
 export const siteApplyScripts = siteApplyScriptsOf(topology);

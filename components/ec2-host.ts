@@ -9,6 +9,7 @@ import type { AwsPrimaryPlacement, AwsRelayPlacement } from "../lib/topology/sch
 import { architectureOf } from "../lib/topology/ec2";
 import { ADMIN_USER } from "../lib/render/cloud-init";
 import { INSTALL_ADMIN_KEYS, WAIT_FOR_CLOUD_INIT } from "../lib/render/host-steps";
+import { EC2_ASSUME_ROLE_POLICY } from "../lib/render/acme";
 import { Firewall } from "./firewall";
 import { sshConnection } from "./ssh";
 
@@ -34,6 +35,13 @@ export interface Ec2HostArgs {
     /** Bootstrap only, rendered from the data volume's id; nothing in it changes with the config. */
     userData: (volumeId: string) => string;
     provider: aws.Provider;
+    /**
+     * An instance role (and its instance profile), for software on the host that calls AWS without a
+     * stored key: the ACME client (tls.acme). `containers`: software in a container on the host asks too
+     * (an EC2 relay's container), which takes one more network hop to the metadata service (IMDSv2's
+     * PUT answer must survive Docker's bridge). Both are set on a running instance in place.
+     */
+    instanceRole?: { containers: boolean };
 }
 
 export interface Ec2Host {
@@ -43,6 +51,8 @@ export interface Ec2Host {
     /** Completes once cloud-init has finished on the current instance. */
     ready: command.remote.Command;
     eip: aws.ec2.Eip;
+    /** With `instanceRole`: what the instance acts as. */
+    role?: aws.iam.Role;
 }
 
 /**
@@ -97,6 +107,7 @@ export function declareEc2Host(owner: pulumi.ComponentResource, name: string, ar
     );
     // DNS and the other hosts point at this address; removing the host leaves it allocated (README).
     const eip = new aws.ec2.Eip(`${name}-eip`, { domain: "vpc", tags: { Name: args.hostname } }, { ...child, retainOnDelete: true });
+    const identity = args.instanceRole === undefined ? undefined : declareInstanceRole(name, args.hostname, child);
     const instance = new aws.ec2.Instance(
         `${name}-vm`,
         {
@@ -108,7 +119,10 @@ export function declareEc2Host(owner: pulumi.ComponentResource, name: string, ar
             // Not ignored: a replacement must boot with today's bootstrap and keys, not the first deploy's.
             userData: volume.id.apply(args.userData),
             rootBlockDevice: { encrypted: true, volumeSize: 16, volumeType: "gp3" },
-            metadataOptions: { httpTokens: "required" },
+            // IAM instance profile association and metadata options change in place (ec2_instance.go:
+            // AssociateIamInstanceProfile, ModifyInstanceMetadataOptions), without a stop.
+            ...(identity !== undefined ? { iamInstanceProfile: identity.profile.name } : {}),
+            metadataOptions: { httpTokens: "required", ...(args.instanceRole?.containers ? { httpPutResponseHopLimit: 2 } : {}) },
             tags: { Name: args.hostname },
         },
         // The data volume can be attached to one instance at a time: the old one must let go first.
@@ -130,7 +144,14 @@ export function declareEc2Host(owner: pulumi.ComponentResource, name: string, ar
         { connection, create: WAIT_FOR_CLOUD_INIT, update: WAIT_FOR_CLOUD_INIT, triggers: [instance.id] },
         { parent: owner, dependsOn: [association, instance] },
     );
-    return { publicIp: eip.publicIp, instance, connection, ready, eip };
+    return { publicIp: eip.publicIp, instance, connection, ready, eip, ...(identity !== undefined ? { role: identity.role } : {}) };
+}
+
+/** The host's instance role, which others grant rights to (the ACME challenge zone), and its profile. */
+function declareInstanceRole(name: string, hostname: string, child: { parent: pulumi.Resource; provider: aws.Provider }): { role: aws.iam.Role; profile: aws.iam.InstanceProfile } {
+    const role = new aws.iam.Role(`${name}-role`, { description: `${hostname}: what software on the host may do in AWS`, assumeRolePolicy: EC2_ASSUME_ROLE_POLICY }, child);
+    const profile = new aws.iam.InstanceProfile(`${name}-profile`, { role: role.name }, child);
+    return { role, profile };
 }
 
 /** PTR for the Elastic IP; AWS refuses it until the forward A record resolves publicly (README). */

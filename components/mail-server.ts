@@ -21,6 +21,8 @@ export interface MailServerArgs {
     userData: (mailVolumeId: string) => string;
     adminKeys: readonly string[];
     provider: aws.Provider;
+    /** An instance role for software on the host (the ACME client); see Ec2HostArgs. */
+    instanceRole?: { containers: boolean };
 }
 
 export interface MailServer {
@@ -47,17 +49,18 @@ export function declareMailServer(owner: pulumi.ComponentResource, name: string,
         },
         userData: args.userData,
         provider,
+        ...(args.instanceRole !== undefined ? { instanceRole: args.instanceRole } : {}),
     });
     declareAdminKeys(owner, name, host, args.adminKeys);
     return { host, snapshotPolicy: declareSnapshots(owner, name, hostname, placement, provider) };
 }
 
-/** A script run as root over SSH; a new instance (its id in the triggers) gets it again. */
-export function declareApplyStep(owner: pulumi.ComponentResource, name: string, what: string, host: Ec2Host, script: pulumi.Input<string>): command.remote.Command {
+/** A script run as root over SSH; a new instance (its id in the triggers) gets it again. `after`: steps it needs first. */
+export function declareApplyStep(owner: pulumi.ComponentResource, name: string, what: string, host: Ec2Host, script: pulumi.Input<string>, after: pulumi.Resource[] = []): command.remote.Command {
     return new command.remote.Command(
         `${name}-${what}`,
         { connection: host.connection, create: RUN_STDIN_AS_ROOT, update: RUN_STDIN_AS_ROOT, stdin: script, triggers: [host.instance.id] },
-        { parent: owner, dependsOn: [host.ready] },
+        { parent: owner, dependsOn: [host.ready, ...after] },
     );
 }
 

@@ -3,9 +3,11 @@ import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import type { AwsPrimaryPlacement, Topology } from "../lib/topology/schema";
 import { renderPrimaryCloudInit } from "../lib/render/cloud-init";
-import { dovecotUsersFile, renderMailboxUsersApply, renderPrimaryApply } from "../lib/render/primary-apply";
+import { dovecotUsersFile, renderDkimKeyApply, renderMailboxUsersApply, renderPrimaryApply } from "../lib/render/primary-apply";
 import { declareReverseDns, type Ec2Host } from "./ec2-host";
 import { declareApplyStep, declareMailServer } from "./mail-server";
+import type { AcmeChallenge } from "./acme-challenge";
+import { PRIMARY_TLS_CERT_FILE, PRIMARY_TLS_KEY_FILE, renderPrimaryAcmeApply } from "../lib/render/acme";
 
 export interface PrimaryMailHostArgs {
     topology: Topology;
@@ -14,6 +16,10 @@ export interface PrimaryMailHostArgs {
     /** address -> Dovecot password hash ({SCHEME}...), a secret, checked by loadMailboxPasswordHashes. */
     mailboxPasswordHashes: pulumi.Input<Record<string, string>>;
     provider: aws.Provider;
+    /** With tls.acme: the challenge zone, and the ACME wrapper (relay-image/lib/acme.sh) to install. */
+    acme?: { challenge: AcmeChallenge; wrapper: string };
+    /** With dkim: the signing selector's private key (PEM, a secret) for OpenDKIM. */
+    dkimPrivateKeyPem?: pulumi.Output<string>;
 }
 
 export class PrimaryMailHost extends pulumi.ComponentResource {
@@ -44,18 +50,42 @@ export class PrimaryMailHost extends pulumi.ComponentResource {
             userData: (mailVolumeId) => renderPrimaryCloudInit(topology, { mailVolumeId }),
             adminKeys: topology.admin.sshKeys,
             provider,
+            // The ACME client calls Route53 as the instance (no stored key).
+            ...(args.acme !== undefined ? { instanceRole: { containers: false } } : {}),
         });
         this.host = server.host;
         this.snapshotPolicy = server.snapshotPolicy;
 
+        // ACME: the certificate's own step (lego, the wrapper, its settings, a timer); Postfix serves its
+        // pair, self-signed until the first issuance. Not secret: the role holds the right, not a key.
+        const acme = args.acme;
+        const acmeStep =
+            acme === undefined
+                ? undefined
+                : declareApplyStep(
+                      this,
+                      name,
+                      "acme",
+                      this.host,
+                      acme.challenge.zoneId.apply((hostedZoneId) => renderPrimaryAcmeApply(topology, { hostedZoneId, wrapper: acme.wrapper })),
+                      this.host.role === undefined ? [] : [acme.challenge.grantToRole(this.hostname, this.host.role)],
+                  );
+        const tlsFiles = acme === undefined ? {} : { tlsCertFile: PRIMARY_TLS_CERT_FILE, tlsKeyFile: PRIMARY_TLS_KEY_FILE };
+
         // Not secret, so that a preview shows exactly which recipients and relay addresses change.
-        const mailConfig = pulumi.all(args.relayAddresses).apply((relayAddresses) => renderPrimaryApply(topology, { relayAddresses }));
-        this.configuration = declareApplyStep(this, name, "config", this.host, mailConfig);
+        const mailConfig = pulumi.all(args.relayAddresses).apply((relayAddresses) => renderPrimaryApply(topology, { relayAddresses, ...tlsFiles }));
+        this.configuration = declareApplyStep(this, name, "config", this.host, mailConfig, acmeStep === undefined ? [] : [acmeStep]);
         // Always declared: an empty list must empty the passwd-file, not leave the last users in it.
         // Site users log in at their site's server.
         const mine = topology.mailboxes.filter((m) => topology.recipientSites[m] === undefined);
         const users = pulumi.output(args.mailboxPasswordHashes).apply((hashes) => renderMailboxUsersApply(dovecotUsersFile(hashes, mine)));
         declareApplyStep(this, name, "mailboxes", this.host, pulumi.secret(users));
+        // The key alone is secret, in a step of its own, so the config step's preview stays readable.
+        // Either step may run first: OpenDKIM starts once both its config and its key are in place.
+        const dkimKey = args.dkimPrivateKeyPem;
+        if (dkimKey !== undefined) {
+            declareApplyStep(this, name, "dkim-key", this.host, pulumi.secret(dkimKey.apply((pem) => renderDkimKeyApply(topology, pem))));
+        }
 
         this.publicIp = this.host.publicIp;
         this.instanceId = this.host.instance.id;

@@ -12,6 +12,7 @@ import { dockerPlatformOf } from "../lib/topology/ec2";
 import type { RelayImage } from "../lib/relay-image";
 import { declareAdminKeys, declareEc2Host, declareReverseDns, type Ec2Host } from "./ec2-host";
 import { sshConnection } from "./ssh";
+import type { AcmeChallenge } from "./acme-challenge";
 
 const HOST_INSTANCE_LABEL = "mailcontinuity.instance";
 
@@ -21,6 +22,8 @@ export interface RelayNodeArgs {
     image: RelayImage;
     /** Required for an `aws` placement: the provider for its region. */
     awsProvider?: aws.Provider;
+    /** With tls.acme: where the relay answers its DNS-01 challenge, and the right to. */
+    acme?: AcmeChallenge;
 }
 
 // The Docker CLI reaches the host with the local ssh client; a new host's key is accepted on first
@@ -35,6 +38,8 @@ interface DockerTarget {
     instanceId?: pulumi.Output<string>;
     queueHostPath?: string;
     hostReady: pulumi.Resource[];
+    /** Deploy-time variables on top of the spec's (the ACME client's AWS_*); a secret stays one. */
+    env: pulumi.Input<string>[];
 }
 
 /**
@@ -57,13 +62,24 @@ export class RelayNode extends pulumi.ComponentResource {
 
         let target: DockerTarget;
         let connection: command.types.input.remote.ConnectionArgs;
+        const acme = args.acme;
         if (placement.kind === "docker") {
             const ssh = parseSshUrl(placement.host);
             connection = sshConnection(ssh.host, ssh.user, ssh.port);
+            // Not on AWS: its own IAM user's key, in the container's environment as a secret.
+            const credential = acme?.accessKeyFor(this.hostname);
             target = {
                 provider: new docker.Provider(`${name}-docker`, { host: placement.host, sshOpts: SSH_OPTS }, { parent: this }),
                 platform: placement.platform,
-                hostReady: [],
+                hostReady: credential === undefined ? [] : [credential.grant],
+                env:
+                    acme === undefined || credential === undefined
+                        ? []
+                        : [
+                              ...acmeZoneEnv(acme),
+                              pulumi.interpolate`AWS_ACCESS_KEY_ID=${credential.key.accessKeyId}`,
+                              pulumi.secret(pulumi.interpolate`AWS_SECRET_ACCESS_KEY=${credential.key.secretAccessKey}`),
+                          ],
             };
             this.publicIp = pulumi.output(placement.address);
         } else {
@@ -78,6 +94,8 @@ export class RelayNode extends pulumi.ComponentResource {
                 dataVolume: { suffix: "queue-disk", sizeGiB: placement.queueVolumeSizeGiB, what: "relay queue" },
                 userData: (queueVolumeId) => renderRelayCloudInit(args.topology, args.relay, { queueVolumeId }),
                 provider: args.awsProvider,
+                // The ACME client in the container uses the instance's role: no key is stored anywhere.
+                ...(acme !== undefined ? { instanceRole: { containers: true } } : {}),
             });
             declareAdminKeys(this, name, host, args.topology.admin.sshKeys);
             this.ec2 = { host, provider: args.awsProvider, reverseDns: placement.reverseDns };
@@ -89,7 +107,8 @@ export class RelayNode extends pulumi.ComponentResource {
                 platform: dockerPlatformOf(placement.instanceType),
                 instanceId: host.instance.id,
                 queueHostPath: RELAY_QUEUE_MOUNT,
-                hostReady: [host.ready],
+                hostReady: [host.ready, ...(acme !== undefined && host.role !== undefined ? [acme.grantToRole(this.hostname, host.role)] : [])],
+                env: acme === undefined ? [] : acmeZoneEnv(acme),
             };
             this.publicIp = host.publicIp;
         }
@@ -137,7 +156,8 @@ export class RelayNode extends pulumi.ComponentResource {
                 restart: "unless-stopped",
                 ports: spec.ports,
                 volumes: [{ volumeName: queue.name, containerPath: spec.queuePath }],
-                envs: Object.entries(spec.env).map(([k, v]) => `${k}=${v}`),
+                // One input per variable, so that a secret one is hidden alone and the others show as they change.
+                envs: [...Object.entries(spec.env).map(([k, v]) => `${k}=${v}`), ...target.env],
                 uploads: [{ file: spec.recipients.path, content: spec.recipients.content }],
                 healthcheck: spec.healthcheck,
                 stopTimeout: spec.stopTimeoutSeconds,
@@ -159,4 +179,9 @@ export class RelayNode extends pulumi.ComponentResource {
         if (this.ec2 === undefined || !this.ec2.reverseDns) return undefined;
         return declareReverseDns(this, this.resourceName, this.ec2.host, this.hostname, this.ec2.provider, forwardRecords);
     }
+}
+
+/** lego's route53 provider: the challenge zone by id (so it needs no right to list zones), and a region. */
+function acmeZoneEnv(acme: AcmeChallenge): pulumi.Input<string>[] {
+    return [pulumi.interpolate`AWS_HOSTED_ZONE_ID=${acme.zoneId}`, `AWS_REGION=${acme.region}`];
 }

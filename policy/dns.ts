@@ -38,6 +38,11 @@ function unquoteTxt(value: string): string {
     return [...v.matchAll(/"((?:[^"\\]|\\.)*)"/g)].map((m) => m[1].replace(/\\(.)/g, "$1")).join("");
 }
 
+/** Route53 takes a long TXT value as its 255-byte strings joined by `""` (the AWS provider's syntax). */
+function route53Txt(value: string): string {
+    return value === UNKNOWN ? value : value.split('""').join("");
+}
+
 function normalisedContent(type: string, value: string): string {
     if (value === UNKNOWN) return value;
     if (type === "TXT") return unquoteTxt(value);
@@ -54,7 +59,8 @@ export function dnsRows(resources: readonly PolicyResource[]): DnsRow[] {
             const priority = known(() => p.priority);
             rows.push({
                 provider: "cloudflare",
-                name: hostName(String(p.name)),
+                // A name only a deployment knows (ACM's validation CNAMEs) is unknown during a first preview.
+                name: hostName(String(known(() => p.name))),
                 type,
                 ttl: Number(p.ttl),
                 content: normalisedContent(type, String(known(() => p.content))),
@@ -73,10 +79,10 @@ export function dnsRows(resources: readonly PolicyResource[]): DnsRow[] {
                 const mx = type === "MX" ? /^(\d+)\s+(.+)$/.exec(raw.trim()) : null;
                 rows.push({
                     provider: "route53",
-                    name: hostName(String(p.name)),
+                    name: hostName(String(known(() => p.name))),
                     type,
                     ttl: Number(p.ttl),
-                    content: normalisedContent(type, mx ? mx[2] : raw),
+                    content: normalisedContent(type, mx ? mx[2] : type === "TXT" ? route53Txt(raw) : raw),
                     priority: mx ? Number(mx[1]) : null,
                     urn: r.urn,
                 });
@@ -108,7 +114,8 @@ export function managedZones(resources: readonly PolicyResource[]): string[] {
     const orphans = new Map<string, string[]>();
     for (const r of resources) {
         if (r.type !== CLOUDFLARE_RECORD) continue;
-        const name = hostName(String(r.props.name));
+        const name = hostName(String(known(() => r.props.name)));
+        if (name === hostName(UNKNOWN)) continue;
         if ([...zones].some((z) => inZone(name, z))) continue;
         const zoneId = String(known(() => r.props.zoneId));
         orphans.set(zoneId, [...(orphans.get(zoneId) ?? []), name]);

@@ -8,7 +8,7 @@ import type {
     StackValidation,
     StackValidationPolicy,
 } from "@pulumi/policy";
-import { CLOUDFLARE_RECORD, UNKNOWN, dnsRows, known, managedZones, rowKey, zoneOf, type DnsRow } from "./dns";
+import { CLOUDFLARE_RECORD, ROUTE53_RECORD, UNKNOWN, dnsRows, known, managedZones, rowKey, zoneOf, type DnsRow } from "./dns";
 
 export const EBS_VOLUME = "aws:ebs/volume:Volume";
 export const EC2_INSTANCE = "aws:ec2/instance:Instance";
@@ -222,6 +222,79 @@ export const validateDnsIdentical: StackValidation = (args, reportViolation) => 
     }
 };
 
+// --- 8. DNS credentials write ACME answers only, never in a mail zone ---------------------------------
+
+/** IAM policy documents attached to a role, user or group, or managed. */
+export const IAM_POLICY_TYPES = ["aws:iam/rolePolicy:RolePolicy", "aws:iam/userPolicy:UserPolicy", "aws:iam/groupPolicy:GroupPolicy", "aws:iam/policy:Policy"];
+const RECORD_NAMES_CONDITION = "route53:changeresourcerecordsetsnormalizedrecordnames";
+const HOSTED_ZONE_ARN = /^arn:aws[a-z-]*:route53:::hostedzone\/(.+)$/;
+
+interface Statement {
+    Effect?: string;
+    Action?: string | string[];
+    NotAction?: string | string[];
+    Resource?: string | string[];
+    Condition?: Record<string, Record<string, unknown>>;
+}
+
+const asList = (v: string | string[] | undefined): string[] => (v === undefined ? [] : Array.isArray(v) ? v : [v]);
+
+/** Whether an IAM action pattern (wildcards included) covers route53:ChangeResourceRecordSets. */
+function coversRecordChanges(pattern: string): boolean {
+    const re = new RegExp(`^${pattern.toLowerCase().replace(/[.+^${}()|[\]\\]/g, "\\$&").replace(/\*/g, ".*").replace(/\?/g, ".")}$`);
+    return re.test("route53:changeresourcerecordsets");
+}
+
+function statementsOf(document: unknown): Statement[] {
+    const parsed = typeof document === "string" ? (JSON.parse(document) as { Statement?: Statement | Statement[] }) : (document as { Statement?: Statement | Statement[] });
+    const statements = parsed?.Statement;
+    return statements === undefined ? [] : Array.isArray(statements) ? statements : [statements];
+}
+
+/**
+ * The hosts' ACME credential (components/acme-challenge.ts) may change records in the challenge zone
+ * only, and there only its own TXT name: a credential that could write in a zone holding the mail
+ * records (MX, the hosts' A records) would let a compromised relay redirect the domain's mail.
+ */
+export const validateDnsCredentialsScoped: StackValidation = (args, reportViolation) => {
+    // The hosted zones that hold mail records: where the stack's Route53 MX records live.
+    const mailZoneIds = new Set(
+        args.resources
+            .filter((r) => r.type === ROUTE53_RECORD && String(known(() => r.props.type)).toUpperCase() === "MX")
+            .map((r) => String(known(() => r.props.zoneId)))
+            .filter((id) => id !== UNKNOWN),
+    );
+    for (const r of args.resources.filter((x) => IAM_POLICY_TYPES.includes(x.type))) {
+        const document = known(() => r.props.policy);
+        // Not known before the challenge zone exists (its id is in the document): judged after the up.
+        if (document === UNKNOWN || document === undefined) continue;
+        let statements: Statement[];
+        try {
+            statements = statementsOf(document);
+        } catch {
+            reportViolation(`IAM policy ${r.name} is not a JSON policy document`, r.urn);
+            continue;
+        }
+        for (const st of statements) {
+            if (st.Effect !== "Allow") continue;
+            const grants = asList(st.Action).some(coversRecordChanges) || (st.NotAction !== undefined && !asList(st.NotAction).some(coversRecordChanges));
+            if (!grants) continue;
+            for (const resource of asList(st.Resource)) {
+                const zone = HOSTED_ZONE_ARN.exec(resource)?.[1];
+                if (resource === "*" || zone === undefined || zone.includes("*")) {
+                    reportViolation(`IAM policy ${r.name} lets its holder change records in every hosted zone (${resource}), the mail zones included: name the ACME challenge zone alone`, r.urn);
+                } else if (mailZoneIds.has(zone.replace(/^\/?hostedzone\//, ""))) {
+                    reportViolation(`IAM policy ${r.name} lets its holder change records in hosted zone ${zone}, which holds the domain's MX records: a host's credential may write in the ACME challenge zone only`, r.urn);
+                }
+            }
+            const names = Object.entries(st.Condition ?? {}).some(([operator, keys]) => /^forallvalues:stringequals$/i.test(operator) && Object.keys(keys).some((k) => k.toLowerCase() === RECORD_NAMES_CONDITION));
+            if (!names) {
+                reportViolation(`IAM policy ${r.name} lets its holder change any record of its zone: restrict it to the host's own challenge name (ForAllValues:StringEquals on route53:ChangeResourceRecordSetsNormalizedRecordNames)`, r.urn);
+            }
+        }
+    }
+};
+
 // --- the pack's list -----------------------------------------------------------------------------
 
 export const policies: (ResourceValidationPolicy | StackValidationPolicy)[] = [
@@ -272,6 +345,12 @@ export const policies: (ResourceValidationPolicy | StackValidationPolicy)[] = [
         description: "Each managed zone has the same records (name, type, TTL, priority, content) at Cloudflare and Route53, apex NS aside.",
         enforcementLevel: DEFAULT_LEVEL,
         validateStack: validateDnsIdentical,
+    },
+    {
+        name: "dns-credentials-challenge-zone-only",
+        description: "An IAM policy that may change Route53 records names a hosted zone other than the mail zones, and only the record names of its ACME challenge.",
+        enforcementLevel: DEFAULT_LEVEL,
+        validateStack: validateDnsCredentialsScoped,
     },
 ];
 

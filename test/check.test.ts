@@ -44,13 +44,38 @@ describe("the checker's expectation is the plan", () => {
         const primary = e.mxHosts.find((h) => h.role === "primary")!;
         assert.equal(primary.address, null, "the primary's Elastic IP is not known offline");
         assert.equal(e.rrsets.find((r) => r.name === primary.hostname && r.type === "A")?.values, null);
-        assert.equal(e.rrsets.find((r) => r.type === "NS")?.values, null);
+        assert.equal(e.rrsets.find((r) => r.type === "NS" && r.name === "example.com")?.values, null);
         const docker = e.mxHosts.find((h) => h.hostname === "mx2.example.com")!;
         assert.equal(docker.address, "198.51.100.20", "a Docker relay's address is configured, so it is a fact");
 
         const deployed = buildExpectation(plans.prod, { hostAddresses: { "mail.example.com": "192.0.2.99" }, nameservers: { "example.com": ["Ada.NS.Cloudflare.com.", "ns-1.awsdns-1.com"] } });
         assert.equal(deployed.mxHosts.find((h) => h.role === "primary")!.address, "192.0.2.99");
-        assert.deepEqual(deployed.rrsets.find((r) => r.type === "NS")?.values, ["ada.ns.cloudflare.com", "ns-1.awsdns-1.com"]);
+        assert.deepEqual(deployed.rrsets.find((r) => r.type === "NS" && r.name === "example.com")?.values, ["ada.ns.cloudflare.com", "ns-1.awsdns-1.com"]);
+    });
+
+    it("takes the MTA-STS site's name, its certificate's validation records, DKIM keys and the challenge zone's nameservers from the outputs, never from the mocks", () => {
+        const e = buildExpectation(plans.lab);
+        const rrset = (name: string, type: string, of = e) => of.rrsets.find((r) => r.name === name && r.type === type);
+        // Offline: present, compared between nameservers only.
+        assert.equal(rrset("mta-sts.example.com", "CNAME")?.values, null);
+        assert.equal(rrset("lab2026._domainkey.example.com", "TXT")?.values, null);
+        // ACM chooses the validation record's name too: the mock's name is not asked for at all.
+        assert.deepEqual(e.rrsets.filter((r) => r.type === "CNAME" && r.name !== "mta-sts.example.com" && !r.name.startsWith("_acme-challenge.")), []);
+        const prod = buildExpectation(plans.prod);
+        assert.equal(rrset("acme-challenge.example.com", "NS", prod)?.values, null, "the challenge zone's delegation is not the apex's nameservers");
+        assert.deepEqual(rrset("_acme-challenge.mail.example.com", "CNAME", prod)?.values, ["mail-example-com.acme-challenge.example.com"], "a CNAME the config decides is a fact");
+
+        const deployed = buildExpectation(plans.lab, {
+            mtaStsHost: "D123.cloudfront.net.",
+            mtaStsValidationRecords: [{ name: "_abc.mta-sts.example.com.", value: "_def.xyz.acm-validations.aws." }],
+            dkimRecords: { lab2026: "v=DKIM1; k=rsa; p=MIIB" },
+        });
+        assert.deepEqual(rrset("mta-sts.example.com", "CNAME", deployed)?.values, ["d123.cloudfront.net"]);
+        assert.deepEqual(rrset("_abc.mta-sts.example.com", "CNAME", deployed)?.values, ["_def.xyz.acm-validations.aws"]);
+        assert.deepEqual(rrset("lab2026._domainkey.example.com", "TXT", deployed)?.values, ["v=DKIM1; k=rsa; p=MIIB"]);
+        const delegated = buildExpectation(plans.prod, { acmeChallengeNameservers: ["NS-1.awsdns-01.org.", "ns-2.awsdns-02.net"], nameservers: { "example.com": ["ada.ns.cloudflare.com"] } });
+        assert.deepEqual(rrset("acme-challenge.example.com", "NS", delegated)?.values, ["ns-1.awsdns-01.org", "ns-2.awsdns-02.net"]);
+        assert.deepEqual(rrset("example.com", "NS", delegated)?.values, ["ada.ns.cloudflare.com"]);
     });
 
     it("tries a listed recipient and an unknown one, except where a whole domain is accepted", () => {

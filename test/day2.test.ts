@@ -39,6 +39,33 @@ const MX3 = "mail-mx3-example-com"; // EC2
 const CF = "mail-dns-example-com-cf";
 const R53 = "mail-dns-example-com-r53";
 const SNAPSHOT = "snap-0123456789abcdef0";
+/** The ACME challenge zone and the hosts' rights to write there (components/acme-challenge.ts). */
+const ACME = "mail-acme-challenge";
+/** What every ACME setting reaches: the primary's ACME step and the relays' environment, nothing that holds mail. */
+const ACME_SETTING_REACHES: Record<string, Operation> = {
+    [`${PRIMARY}-acme`]: "update",
+    [`${MX2}-relay`]: "replace",
+    [`${MX3}-relay`]: "replace",
+    [`${MX2}-recipients`]: "replace",
+    [`${MX3}-recipients`]: "replace",
+    [`${MX2}-queue`]: "same",
+    [`${MX3}-queue-disk`]: "same",
+    [`${PRIMARY}-vm`]: "same",
+    [`${MX3}-vm`]: "same",
+    [`${PRIMARY}-config`]: "same",
+    [`${ACME}-zone`]: "same",
+    [`${ACME}-mail-example-com`]: "same",
+    [`${ACME}-mx2-example-com-key`]: "same",
+};
+/** prod as deployed before issue 10: no tls section, MTA-STS testing (the b888360 config). */
+function beforeAcme(t: Raw): Raw {
+    delete t.tls;
+    delete t.policy;
+    return t;
+}
+/** The MTA-STS site (components/mta-sts-site.ts) and the DKIM keys (components/dkim-keys.ts). */
+const MTA_STS = "mail-mta-sts";
+const DKIM = "mail-dkim";
 /** What snapshots the primary's mail volume (lib/render/mail-snapshots.ts). */
 const SNAPSHOT_TYPES = ["aws:dlm/lifecyclePolicy:LifecyclePolicy", "aws:iam/role:Role", "aws:iam/rolePolicyAttachment:RolePolicyAttachment"];
 
@@ -55,13 +82,61 @@ const CHANGES: Change[] = [
     },
     {
         title: "DMARC moves to reject",
-        change: (t) => (t.policy = { dmarc: "reject" }),
+        change: (t) => (t.policy = { ...t.policy, dmarc: "reject" }),
         expect: { [`${CF}-_dmarc-example-com-txt-dmarc`]: "update", [`${R53}-_dmarc-example-com-txt`]: "update" },
     },
     {
-        title: "MTA-STS moves to enforce (a new policy id)",
-        change: (t) => (t.policy = { mtaSts: "enforce" }),
+        // prod enforces (tls.acme): back to testing, the way out when a certificate cannot be renewed.
+        title: "MTA-STS moves back to testing (a new policy id)",
+        change: (t) => (t.policy = { ...t.policy, mtaSts: "testing" }),
         expect: { [`${CF}-_mta-sts-example-com-txt-mta-sts`]: "update", [`${R53}-_mta-sts-example-com-txt`]: "update" },
+    },
+    {
+        title: "the MTA-STS mode changes: the served policy is rewritten in place, the site and its certificate stay",
+        change: (t) => (t.policy = { ...(t.policy ?? {}), mtaSts: t.policy?.mtaSts === "testing" ? "enforce" : "testing" }),
+        expect: {
+            [`${MTA_STS}-policy-file`]: "update",
+            [`${MTA_STS}-cdn`]: "same",
+            [`${MTA_STS}-cert`]: "same",
+            [`${MTA_STS}-bucket`]: "same",
+            [`${CF}-_mta-sts-example-com-txt-mta-sts`]: "update",
+            [`${R53}-_mta-sts-example-com-txt`]: "update",
+            [`${CF}-mta-sts-example-com-cname`]: "same",
+            [`${R53}-mta-sts-example-com-cname`]: "same",
+        },
+    },
+    {
+        title: "a domain is added: a new MTA-STS certificate (new before old), the same distribution with one more name",
+        change: (t) => {
+            t.domains.push("example.net");
+            t.dns.providers.find((p: Raw) => p.kind === "cloudflare").zoneIds["example.net"] = "0123456789abcdef0123456789abcdef";
+            t.recipients.push("@example.net");
+        },
+        expect: {
+            // A certificate's names cannot change; CloudFront takes the new one in place.
+            [`${MTA_STS}-cert`]: "replace",
+            [`${MTA_STS}-cert-validation`]: "replace",
+            [`${MTA_STS}-cdn`]: "update",
+            [`${MTA_STS}-policy-file`]: "same",
+            [`${CF}-mta-sts-example-com-cname`]: "same",
+            [`${CF}-mta-sts-example-com-acm-validation`]: "same",
+            [`${R53}-mta-sts-example-com-acm-validation`]: "same",
+            "mail-dns-example-net-cf-mta-sts-example-net-cname": "create",
+            "mail-dns-example-net-r53-mta-sts-example-net-cname": "create",
+            "mail-dns-example-net-cf-mta-sts-example-net-acm-validation": "create",
+            "mail-dns-example-net-r53-mta-sts-example-net-acm-validation": "create",
+        },
+        // The relays accept the new domain: their containers are recreated (as for a queue lifetime change).
+        mayReplace: /^mail-mx[23]-example-com-(relay|recipients)$/,
+    },
+    {
+        title: "DKIM is turned on: a key per selector and its record at both providers, nothing else made again",
+        change: (t) => (t.dkim = { selector: "mc2026" }),
+        expect: {
+            [`${DKIM}-mc2026`]: "create",
+            [`${CF}-mc2026-_domainkey-example-com-txt-dkim`]: "create",
+            [`${R53}-mc2026-_domainkey-example-com-txt`]: "create",
+        },
     },
     {
         title: "the alert address changes",
@@ -71,6 +146,16 @@ const CHANGES: Change[] = [
             "mail-alerts-email": "replace",
             [`${CF}-_dmarc-example-com-txt-dmarc`]: "update",
             [`${R53}-_smtp-_tls-example-com-txt`]: "update",
+            // It is also the CA's contact (tls.acme.email unset): the primary's ACME step is updated and
+            // the relay containers are recreated with the new ACME_EMAIL (a new ACME account, then a new
+            // certificate); their queues stay.
+            [`${PRIMARY}-acme`]: "update",
+            [`${MX2}-relay`]: "replace",
+            [`${MX3}-relay`]: "replace",
+            [`${MX2}-recipients`]: "replace",
+            [`${MX3}-recipients`]: "replace",
+            [`${MX2}-queue`]: "same",
+            [`${MX3}-queue-disk`]: "same",
         },
     },
     {
@@ -94,7 +179,8 @@ const CHANGES: Change[] = [
         title: "a relay is removed (its queue volume is protected: the up stops until it is drained)",
         change: (t) => t.relays.pop(),
         expect: { [`${CF}-example-com-mx-to-mx3-example-com`]: "delete", [`${R53}-example-com-mx`]: "update", [`${PRIMARY}-config`]: "update", [`${MX3}-queue-disk`]: "delete" },
-        mayDelete: /^mail-(mx3-example-com($|-)|alerts-mx3-example-com-|dns-example-com-(cf|r53)-mx3-example-com-|aws-us-east-2$)/,
+        // Its ACME right and _acme-challenge records go with it.
+        mayDelete: /^mail-(mx3-example-com($|-)|alerts-mx3-example-com-|dns-example-com-(cf|r53)-(_acme-challenge-)?mx3-example-com-|acme-challenge-mx3-example-com$|aws-us-east-2$)/,
     },
     {
         title: "an MX priority changes",
@@ -130,6 +216,10 @@ const CHANGES: Change[] = [
             [`${PRIMARY}-config`]: "replace",
             [`${PRIMARY}-mailboxes`]: "replace",
             [`${PRIMARY}-admin-keys`]: "replace",
+            [`${PRIMARY}-acme`]: "replace",
+            // The instance role stays: the new instance is associated with the same profile.
+            [`${PRIMARY}-role`]: "same",
+            [`${PRIMARY}-profile`]: "same",
         },
         replacesInstance: true,
     },
@@ -188,6 +278,7 @@ const CHANGES: Change[] = [
             [`${PRIMARY}-config`]: "replace",
             [`${PRIMARY}-mailboxes`]: "replace",
             [`${PRIMARY}-admin-keys`]: "replace",
+            [`${PRIMARY}-acme`]: "replace",
             [`${PRIMARY}-mail-snapshots`]: "replace",
             // The client-access name follows the new address at both providers, in place.
             [`${CF}-mail-example-com-a`]: "update",
@@ -200,8 +291,9 @@ const CHANGES: Change[] = [
         },
         replacesInstance: true,
         newAddress: [`${PRIMARY}-eip`],
-        // Everything regional of the primary is made again in its new region (the firewall, DLM's role).
-        mayReplace: /^mail-mail-example-com-(fw-|snapshots-role)/,
+        // Everything regional of the primary is made again in its new region (the firewall, DLM's role;
+        // its instance role and profile, declared with its region's provider, and the ACME right on it).
+        mayReplace: /^mail-(mail-example-com-(fw-|snapshots-role|role$|profile$)|acme-challenge-mail-example-com$)/,
         mayDelete: /^mail-aws-eu-central-1$/,
     },
     {
@@ -218,6 +310,38 @@ const CHANGES: Change[] = [
             [`${PRIMARY}-mail-snapshots`]: "same",
             [`${CF}-mail-example-com-a`]: "same",
         },
+    },
+    {
+        title: "the ACME CA changes (here to Let's Encrypt's staging directory): each host orders anew, only the relay containers are made again",
+        change: (t) => (t.tls.acme.directoryUrl = "https://acme-staging-v02.api.letsencrypt.org/directory"),
+        expect: ACME_SETTING_REACHES,
+    },
+    {
+        title: "the CA's contact and the renewal window change",
+        change: (t) => Object.assign(t.tls.acme, { email: "pki@example.com", renewDaysBefore: 45 }),
+        expect: ACME_SETTING_REACHES,
+    },
+    {
+        title: "tls.acme is removed (MTA-STS back to testing): the zone, the rights and the records go; instances keep running",
+        change: (t) => {
+            delete t.tls;
+            t.policy.mtaSts = "testing";
+        },
+        expect: {
+            [`${ACME}-zone`]: "delete",
+            [`${ACME}-mx2-example-com-key`]: "delete",
+            [`${PRIMARY}-acme`]: "delete",
+            [`${PRIMARY}-vm`]: "update",
+            [`${MX3}-vm`]: "update",
+            [`${PRIMARY}-config`]: "update",
+            [`${MX2}-relay`]: "replace",
+            [`${MX3}-relay`]: "replace",
+            [`${MX2}-recipients`]: "replace",
+            [`${MX3}-recipients`]: "replace",
+            [`${MX2}-queue`]: "same",
+            [`${MX3}-queue-disk`]: "same",
+        },
+        mayDelete: /^mail-(acme-challenge($|-)|mail-example-com-(role|profile)$|mx3-example-com-(role|profile)$|dns-example-com-(cf|r53)-(_acme-challenge-|acme-challenge-example-com-ns))/,
     },
     {
         title: "the last mailbox user is removed (the passwd-file is emptied, not left behind)",
@@ -239,6 +363,8 @@ function dnsIdentity(plan: Plan, name: string): string {
 describe("day 2: each config change, before and after, as the engine would apply it", () => {
     const dir = mkdtempSync(join(tmpdir(), "day2-"));
     let base: Plan;
+    /** prod before tls.acme: a stack deployed by the previous version. */
+    let preAcme: Plan;
     const results = new Map<string, { plan: Plan; diff: ResourceChange[] }>();
 
     before(async () => {
@@ -249,7 +375,11 @@ describe("day 2: each config change, before and after, as the engine would apply
                 c.change(t);
                 return runPlanAsync(["--stack", `change${i}`, "--config", writeStackFile(dir, `change${i}`, t), "--json"]);
             }),
+            () => runPlanAsync(["--stack", "pre-acme", "--config", writeStackFile(dir, "pre-acme", beforeAcme(rawTopology("prod") as Raw)), "--json"]),
         ]);
+        const pre = runs.pop()!;
+        assert.equal(pre.status, 0, `prod before tls.acme: ${pre.stderr}`);
+        preAcme = pre.plan!;
         runs.forEach((run, i) => assert.equal(run.status, 0, `${i === 0 ? "prod" : CHANGES[i - 1].title}: ${run.stderr}`));
         base = runs[0].plan!;
         CHANGES.forEach((c, i) => results.set(c.title, { plan: runs[i + 1].plan!, diff: diffPlans(base, runs[i + 1].plan!) }));
@@ -303,7 +433,8 @@ describe("day 2: each config change, before and after, as the engine would apply
         // The stack as deployed by the code before snapshots: the same plan without the policy, its role,
         // and the volume's target tag (a config then had no snapshots block; now it must have one).
         const deployed: Plan = structuredClone(base);
-        deployed.resources = deployed.resources.filter((r) => !SNAPSHOT_TYPES.includes(r.type));
+        // (By name too: the hosts' instance roles are IAM roles as well.)
+        deployed.resources = deployed.resources.filter((r) => !(SNAPSHOT_TYPES.includes(r.type) && r.name.includes("-snapshots")));
         const volume = deployed.resources.find((r) => r.name === `${PRIMARY}-mail`)!;
         delete (volume.inputs.tags as Record<string, string>)[SNAPSHOT_TARGET_TAG];
         const changes = diffPlans(deployed, base).filter((d) => d.operation !== "same");
@@ -354,7 +485,8 @@ describe("day 2: each config change, before and after, as the engine would apply
 
     it("carries every DNS record a deployed stack holds (names from the b888360 plan) to its new name by an alias", () => {
         const legacy = (JSON.parse(readFileSync(join(__dirname, "fixtures", "legacy-dns-names.json"), "utf8")) as Record<string, string[]>).prod;
-        const known = new Set(base.resources.filter((r) => DNS_TYPES.includes(r.type)).flatMap((r) => [r.name, ...(r.options.aliases ?? [])].map((n) => `${r.type} ${n}`)));
+        // The legacy names carried TXT content: they are matched with prod's config of then (MTA-STS testing).
+        const known = new Set(preAcme.resources.filter((r) => DNS_TYPES.includes(r.type)).flatMap((r) => [r.name, ...(r.options.aliases ?? [])].map((n) => `${r.type} ${n}`)));
         assert.ok(legacy.length > 20);
         assert.deepEqual(legacy.filter((l) => !known.has(l)), [], "deployed records that would be deleted and created again");
         // And the diff sees moves, not deletes and creates.
@@ -363,6 +495,100 @@ describe("day 2: each config change, before and after, as the engine would apply
         const moves = diffPlans(old, base).filter((d) => DNS_TYPES.includes(d.type));
         assert.ok(moves.some((d) => d.movedFrom !== undefined));
         assert.deepEqual(moves.filter((d) => d.operation !== "same").map((d) => `${d.operation} ${d.name}`), []);
+    });
+
+    it("rotates DKIM by adding a key: the signing key's successor is created, the retired one kept, none replaced", async () => {
+        const withDkim = (dkim: Raw) => {
+            const t = rawTopology("prod") as Raw;
+            t.dkim = dkim;
+            return t;
+        };
+        const [before, rotated, dropped] = await inBatches([
+            () => runPlanAsync(["--stack", "dkim-before", "--config", writeStackFile(dir, "dkim-before", withDkim({ selector: "mc2026" })), "--json"]),
+            () => runPlanAsync(["--stack", "dkim-rotated", "--config", writeStackFile(dir, "dkim-rotated", withDkim({ selector: "mc2027", retiredSelectors: ["mc2026"] })), "--json"]),
+            () => runPlanAsync(["--stack", "dkim-dropped", "--config", writeStackFile(dir, "dkim-dropped", withDkim({ selector: "mc2027" })), "--json"]),
+        ]);
+        for (const run of [before, rotated, dropped]) assert.equal(run.status, 0, run.stderr);
+        const changes = (from: Plan, to: Plan) =>
+            diffPlans(from, to)
+                .filter((d) => d.operation !== "same" && (d.type === "tls:index/privateKey:PrivateKey" || /_domainkey/.test(d.name)))
+                .map((d) => `${d.operation} ${d.name}`)
+                .sort();
+        assert.deepEqual(changes(before.plan!, rotated.plan!), [
+            `create ${DKIM}-mc2027`,
+            `create ${CF}-mc2027-_domainkey-example-com-txt-dkim`,
+            `create ${R53}-mc2027-_domainkey-example-com-txt`,
+        ]);
+        assert.deepEqual(
+            diffPlans(before.plan!, rotated.plan!).filter((d) => d.operation === "replace" || d.operation === "delete"),
+            [],
+            "a rotation replaces or deletes nothing",
+        );
+        // Once no mail signed with it can be in flight, the retired selector goes: its key and records only.
+        assert.deepEqual(changes(rotated.plan!, dropped.plan!), [
+            `delete ${DKIM}-mc2026`,
+            `delete ${CF}-mc2026-_domainkey-example-com-txt-dkim`,
+            `delete ${R53}-mc2026-_domainkey-example-com-txt`,
+        ]);
+        const key = rotated.plan!.resources.find((r) => r.name === `${DKIM}-mc2027`)!;
+        assert.deepEqual(key.inputs, { algorithm: "RSA", rsaBits: 2048 });
+        assert.ok(REPLACEMENT_RULES[key.type], "no replacement rule for the DKIM key");
+    });
+
+    it("turns ACME on for a stack deployed before it: rights and records are created, instances updated in place, relay containers recreated", () => {
+        const diff = diffPlans(preAcme, base);
+        const by = new Map(diff.map((d) => [d.name, d]));
+        const op = (name: string) => `${by.get(name)?.operation} ${name}${by.get(name)?.changed.length ? ` (${by.get(name)!.changed.join(", ")})` : ""}`;
+        // The role and its profile are associated with the running instances; the relay's container asks
+        // the metadata service through Docker's bridge (one more hop). No stop, no replacement.
+        assert.equal(op(`${PRIMARY}-vm`), `update ${PRIMARY}-vm (iamInstanceProfile)`);
+        assert.equal(op(`${MX3}-vm`), `update ${MX3}-vm (iamInstanceProfile, metadataOptions)`);
+        const created = diff.filter((d) => d.operation === "create").map((d) => d.name);
+        for (const name of [
+            `${ACME}-zone`,
+            `${ACME}-mail-example-com`,
+            `${ACME}-mx3-example-com`,
+            `${ACME}-mx2-example-com-user`,
+            `${ACME}-mx2-example-com-access`,
+            `${ACME}-mx2-example-com-key`,
+            `${PRIMARY}-role`,
+            `${PRIMARY}-profile`,
+            `${MX3}-role`,
+            `${MX3}-profile`,
+            `${PRIMARY}-acme`,
+            `${CF}-_acme-challenge-mx2-example-com-cname`,
+            `${R53}-_acme-challenge-mx2-example-com-cname`,
+            `${CF}-acme-challenge-example-com-ns-0`,
+            `${CF}-acme-challenge-example-com-ns-3`,
+            `${R53}-acme-challenge-example-com-ns`,
+        ]) {
+            assert.ok(created.includes(name), `${name} is not created: ${created.join(", ")}`);
+        }
+        // The mail configuration points Postfix at the ACME pair; the relays get the ACME variables and
+        // PRIMARY_TLS=verify (their queues stay); MTA-STS says enforce.
+        assert.equal(by.get(`${PRIMARY}-config`)?.operation, "update");
+        assert.equal(by.get(`${CF}-_mta-sts-example-com-txt-mta-sts`)?.operation, "update");
+        const replaced = diff.filter((d) => d.operation === "replace").map((d) => `${d.name} (${d.because.join(", ")})`).sort();
+        assert.deepEqual(replaced, [
+            `${MX2}-recipients (triggers (names ${MX2}-relay, replaced))`,
+            `${MX2}-relay (envs)`,
+            `${MX3}-recipients (triggers (names ${MX3}-relay, replaced))`,
+            `${MX3}-relay (envs)`,
+        ]);
+        assert.deepEqual(diff.filter((d) => d.operation === "delete").map((d) => d.name), []);
+        for (const volume of [`${PRIMARY}-mail`, `${MX2}-queue`, `${MX3}-queue-disk`]) assert.equal(by.get(volume)?.operation, "same", volume);
+    });
+
+    it("rotates a Docker relay's ACME key (pulumi up --replace of its -key): the container is recreated with it, its queue stays", () => {
+        const rotated: Plan = structuredClone(base);
+        const key = rotated.resources.find((r) => r.name === `${ACME}-mx2-example-com-key`)!;
+        // Any input that forces a new key stands for --replace here.
+        key.inputs.pgpKey = "keybase:rotation";
+        const changes = diffPlans(base, rotated)
+            .filter((d) => d.operation !== "same")
+            .map((d) => `${d.operation} ${d.name}`)
+            .sort();
+        assert.deepEqual(changes, [`replace ${ACME}-mx2-example-com-key`, `replace ${MX2}-recipients`, `replace ${MX2}-relay`]);
     });
 
     it("has a provider source for every resource type the stack declares", () => {

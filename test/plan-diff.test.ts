@@ -22,7 +22,7 @@ describe("plan --diff", () => {
     const diff = (file: string, ...extra: string[]) => runPlanAsync(["--stack", "prod", "--diff", "HEAD", "--config", file, ...extra]);
 
     it("shows a DMARC change as one TXT update per provider and nothing else, without warnings", async () => {
-        const file = proposed("dmarc", (t) => (t.policy = { dmarc: "reject" }));
+        const file = proposed("dmarc", (t) => (t.policy = { ...t.policy, dmarc: "reject" }));
         const [json, markdown, again] = await inBatches([() => diff(file, "--json"), () => diff(file), () => diff(file, "--json")]);
         assert.equal(json.status, 0, json.stderr);
         const report = JSON.parse(json.stdout) as DiffReport;

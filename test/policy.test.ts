@@ -23,6 +23,7 @@ import {
     isStackPolicy,
     policies,
     validateDisksEncrypted,
+    validateDnsCredentialsScoped,
     validateDnsIdentical,
     validateMailRecordsNotProxied,
     validateMxHostsAddressed,
@@ -32,6 +33,7 @@ import {
 } from "../policy/rules";
 import { CLOUDFLARE_RECORD, ROUTE53_RECORD, ROUTE53_ZONE } from "../policy/dns";
 import { parseTopology } from "../lib/topology/validate";
+import { acmeChallengePolicy } from "../lib/render/acme";
 import { ROOT, rawTopology, runPlan, stackNames } from "./helpers";
 
 type Props = Record<string, unknown>;
@@ -286,17 +288,70 @@ describe("policy pack rules", () => {
             assert.ok(found.some((m) => /example\.com MX ttl=300 prio=30 mx2\.example\.com is at Route53/.test(m)), found.join("\n"));
             assert.equal(found.length, 5, found.join("\n"));
         });
+        it("reads a long TXT value (a DKIM key) in each provider's syntax as the same text", () => {
+            const key = `v=DKIM1; k=rsa; p=${"A".repeat(400)}`;
+            const chunks = [key.slice(0, 255), key.slice(255)];
+            const withKey = (cloudflare: string) =>
+                zone((specs) => specs.push(cf("mc2026._domainkey.example.com", "TXT", cloudflare), r53("mc2026._domainkey.example.com", "TXT", [chunks.join('""')])));
+            assert.deepEqual(stackViolations(validateDnsIdentical, withKey(chunks.map((c) => `"${c}"`).join(" "))), []);
+            assert.equal(stackViolations(validateDnsIdentical, withKey(`"${chunks[0]}"`)).length, 2, "a key cut short at one provider differs");
+        });
+        it("compares records whose names only the deployment knows (ACM's validation CNAMEs) as equal during a first preview", () => {
+            const resources = zone((specs) =>
+                specs.push(
+                    cf("_x.mta-sts.example.com", "CNAME", "_y.acm-validations.aws", { name: unknownStringValue, content: unknownStringValue }),
+                    r53("_x.mta-sts.example.com", "CNAME", ["_y.acm-validations.aws"], { name: unknownStringValue, records: [unknownStringValue] }),
+                ),
+            ).map((r) => (String(r.name).includes("acm-validations") || String(r.name).startsWith("r53-_x") ? { ...r, props: unknownCheckingProxy(r.props) } : r));
+            assert.deepEqual(stackViolations(validateDnsIdentical, resources), []);
+        });
         it("compares what a preview cannot know yet as equal at both providers", () => {
             const resources = zone().map((r) => (r.name.includes("mx2.example.com-A") ? { ...r, props: unknownCheckingProxy({ ...r.props, content: unknownStringValue, records: [unknownStringValue] }) } : r));
             assert.deepEqual(stackViolations(validateDnsIdentical, resources), []);
             assert.deepEqual(stackViolations(validateMxHostsAddressed, resources), []);
         });
     });
+
+    describe("dns-credentials-challenge-zone-only", () => {
+        const MAIL_ZONE = "Z790D42237A76913B5119";
+        const CHALLENGE_ZONE = "Z837561B987D16FCC5E09";
+        const names = ["mx2-example-com.acme-challenge.example.com"];
+        const withPolicy = (policy: unknown, type = "aws:iam/userPolicy:UserPolicy") =>
+            zone((specs) => specs.push({ type, name: "acme-access", props: { user: "mx2-acme", policy } }));
+        const found = (policy: unknown, type?: string) => stackViolations(validateDnsCredentialsScoped, withPolicy(policy, type)).map((v) => v.message);
+
+        it("passes the hosts' ACME policy: the challenge zone, its own name, TXT only", () => {
+            assert.deepEqual(found(acmeChallengePolicy(CHALLENGE_ZONE, names)), []);
+            assert.deepEqual(found(acmeChallengePolicy(CHALLENGE_ZONE, names), "aws:iam/rolePolicy:RolePolicy"), []);
+        });
+        it("fails the same rights in the zone that holds the MX records", () => {
+            const [message, ...rest] = found(acmeChallengePolicy(MAIL_ZONE, names));
+            assert.match(message, /hosted zone Z790D42237A76913B5119, which holds the domain's MX records/);
+            assert.deepEqual(rest, []);
+        });
+        it("fails record changes in every zone, and changes of any name", () => {
+            const everywhere = { Version: "2012-10-17", Statement: [{ Effect: "Allow", Action: "route53:*", Resource: "*" }] };
+            assert.deepEqual(
+                found(everywhere).map((m) => m.replace(/[:(].*$/s, "").trim()),
+                ["IAM policy acme-access lets its holder change records in every hosted zone", "IAM policy acme-access lets its holder change any record of its zone"],
+            );
+            const anyName = { Statement: { Effect: "Allow", Action: ["route53:ChangeResourceRecordSets"], Resource: `arn:aws:route53:::hostedzone/${CHALLENGE_ZONE}` } };
+            assert.match(found(anyName)[0], /change any record of its zone/);
+            assert.match(found({ Statement: [{ Effect: "Allow", Action: "route53:Change*", Resource: "arn:aws:route53:::hostedzone/*" }] })[0], /every hosted zone/);
+        });
+        it("leaves read-only rights alone, and waits for a document a preview does not know yet", () => {
+            assert.deepEqual(found({ Statement: [{ Effect: "Allow", Action: ["route53:ListResourceRecordSets", "route53:GetChange"], Resource: "*" }] }), []);
+            assert.deepEqual(
+                stackViolations(validateDnsCredentialsScoped, [...zone(), stackResource({ type: "aws:iam/rolePolicy:RolePolicy", name: "p", props: unknownCheckingProxy({ role: "r", policy: unknownStringValue }) as Props })]),
+                [],
+            );
+        });
+    });
 });
 
 describe("policy pack", () => {
     it("lists every rule with a name, a description, mandatory by default and a configurable level", () => {
-        assert.equal(policies.length, 7);
+        assert.equal(policies.length, 8);
         const names = policies.map((p) => p.name);
         assert.equal(new Set(names).size, names.length, "names are unique");
         for (const policy of policies) {
@@ -379,7 +434,7 @@ describe("policy pack", () => {
             return call<analyzer.AnalyzeRequest, analyzer.AnalyzeResponse>(client.analyze, request);
         };
 
-        it("announces the seven rules, each mandatory", async () => {
+        it("announces the eight rules, each mandatory", async () => {
             const info = await call<Empty, analyzer.AnalyzerInfo>(client.getAnalyzerInfo, new Empty());
             assert.equal(info.getName(), "mailcontinuity-mail-safety");
             assert.deepEqual(

@@ -10,7 +10,7 @@ import { mailHosts } from "../lib/topology/placement";
 import { duplicateUrns, type Plan, type PlannedResource } from "../lib/plan/report";
 import { SECRET, revealSecrets, type Registration } from "../lib/plan/mocks";
 import { specialSecretSig, specialSigKey } from "@pulumi/pulumi/runtime/rpc";
-import { QUEUE_HEALTHY_TEXT, RELAY_STATUS_PATH, RELAY_STATUS_PORT } from "../lib/render/relay-env";
+import { QUEUE_HEALTHY_TEXT, RELAY_STATUS_PATH, RELAY_STATUS_PORT, relayEnvironment } from "../lib/render/relay-env";
 import { rawTopology, runPlan, stackNames } from "./helpers";
 
 const byType = (plan: Plan, type: string): PlannedResource[] => plan.resources.filter((r) => r.type === type);
@@ -123,8 +123,12 @@ for (const stack of stackNames()) {
             // One container spec for every relay, whatever its host.
             assert.equal(containers.length, topology.relays.length);
             for (const c of containers) {
-                const env = (c.inputs.envs as string[]).map((e) => e.split("=")[0]).sort();
-                assert.deepEqual(env, ["QUEUE_LIFETIME", "RELAY_DOMAINS", "RELAY_HOSTNAME", "RELAY_RECIPIENTS", "STATUS_PORT"]);
+                const relay = topology.relays.find((r) => r.hostname === c.inputs.hostname)!;
+                const env = (c.inputs.envs as string[]).map((e) => (e.startsWith("[secret ") ? "[secret]" : e.split("=")[0])).sort();
+                // The rendered environment, and with tls.acme what only the deployment knows: the challenge
+                // zone, and on a Docker host (not on AWS) its access key, the secret hidden by itself.
+                const deployTime = topology.tls.acme === undefined ? [] : ["AWS_HOSTED_ZONE_ID", "AWS_REGION", ...(relay.placement.kind === "docker" ? ["AWS_ACCESS_KEY_ID", "[secret]"] : [])];
+                assert.deepEqual(env, [...Object.keys(relayEnvironment(topology, relay)), ...deployTime].sort());
                 assert.equal(c.inputs.restart, "unless-stopped");
                 assert.deepEqual(c.inputs.ports, [
                     { internal: 25, external: 25 },

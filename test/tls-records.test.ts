@@ -46,7 +46,7 @@ describe("ACME DNS-01 records", () => {
     });
 
     it("publishes nothing for ACME without tls.acme", () => {
-        const plain = buildRecordSet(topologyWith((t) => delete t.tls), () => "192.0.2.1", { challengeNameservers });
+        const plain = buildRecordSet(topologyWith((t) => (delete t.tls, delete t.policy)), () => "192.0.2.1", { challengeNameservers });
         assert.deepEqual(plain.filter((r) => r.role === "acme-challenge" || r.role === "acme-delegation"), []);
     });
 });

@@ -23,7 +23,7 @@ export function authoritativeResolver(nameservers: Record<string, Nameserver[]>,
     const dead = new Set(failing);
     return async (name, type) => {
         const zone = zoneOf(bareName(name), domains);
-        if (zone === undefined || !["A", "AAAA", "MX", "TXT"].includes(type)) return systemDns.resolve(name, type as "A") as Promise<string[]>;
+        if (zone === undefined || !["A", "AAAA", "MX", "TXT", "CNAME"].includes(type)) return systemDns.resolve(name, type as "A") as Promise<string[]>;
         const servers = [...nameservers[zone]].sort((a, b) => Number(dead.has(a.address)) - Number(dead.has(b.address)));
         for (const server of servers) {
             const answer = await queryAuthoritative(server.address, name, type as QueryType, query);

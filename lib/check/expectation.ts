@@ -1,12 +1,14 @@
 // What the live domain should look like, read from the offline plan (the one expectation every tool
 // reads, DESIGN.md): the record sets per zone, the MX hosts with their addresses, the recipients to
-// try, the MTA-STS policy. Values a provider assigns at deploy time (nameserver names, Elastic IPs)
-// are not in an offline plan: they come from `pulumi stack output --json` when given, and otherwise
-// are only compared between the nameservers.
+// try, the MTA-STS policy. Values assigned at deploy time (nameserver names, Elastic IPs, the
+// MTA-STS site's CloudFront name, DKIM keys, the ACME challenge zone's nameservers) are not in an
+// offline plan: they come from `pulumi stack output --json` when given, and otherwise are only
+// compared between the nameservers.
 import type { Plan } from "../plan/report";
 import { parseTopology } from "../topology/validate";
 import type { Topology } from "../topology/schema";
 import { domainOfRecipient, mailHosts, zoneOf } from "../topology/placement";
+import { acmeChallengeZone, publishedDkimSelectors } from "../topology/tls";
 import { normaliseValue } from "./normalise";
 import type { QueryType } from "./dns-query";
 
@@ -43,6 +45,36 @@ export interface Expectation {
 export interface StackOutputs {
     hostAddresses?: Record<string, string>;
     nameservers?: Record<string, string[]>;
+    /** CloudFront's name for the MTA-STS site (mta-sts.<domain> CNAMEs). */
+    mtaStsHost?: string;
+    /** The MTA-STS certificate's DNS-validation CNAMEs: names and values ACM chose. */
+    mtaStsValidationRecords?: { name: string; value: string }[];
+    /** DKIM selector -> its TXT value (the stack made the key). */
+    dkimRecords?: Record<string, string>;
+    /** The ACME challenge zone's nameservers (Route53 assigned them), delegated from its parent. */
+    acmeChallengeNameservers?: string[];
+}
+
+/** ACM's validation CNAMEs point into acm-validations.aws; their names, too, exist only once deployed. */
+const ACM_VALIDATION_TARGET = /\.acm-validations\.aws\.?$/i;
+
+/**
+ * What a record set holds when a deployment assigns it: the outputs' value, or null (known only to the
+ * deployment: the same at every nameserver); undefined when the plan's own value holds. "skip" for a
+ * record whose name itself is the deployment's (ACM's validation CNAMEs; added from the outputs).
+ */
+function deployedValues(topology: Topology, outputs: StackOutputs, zone: string, row: { name: string; type: string; content: string }): string[] | null | "skip" | undefined {
+    const known = (values: string[] | undefined, type: QueryType): string[] | null => values?.map((v) => normaliseValue(type, v)) ?? null;
+    if (row.type === "NS" && row.name === zone) return known(outputs.nameservers?.[zone], "NS");
+    if (row.type === "NS" && row.name === acmeChallengeZone(topology)) return known(outputs.acmeChallengeNameservers, "NS");
+    if (row.type === "CNAME" && row.name === `mta-sts.${zone}`) return known(outputs.mtaStsHost === undefined ? undefined : [outputs.mtaStsHost], "CNAME");
+    if (row.type === "CNAME" && ACM_VALIDATION_TARGET.test(row.content)) return "skip";
+    const selector = row.type === "TXT" ? /^([^.]+)\._domainkey\./.exec(row.name)?.[1] : undefined;
+    if (selector !== undefined && publishedDkimSelectors(topology).includes(selector)) {
+        const value = outputs.dkimRecords?.[selector];
+        return known(value === undefined ? undefined : [value], "TXT");
+    }
+    return undefined;
 }
 
 export function buildExpectation(plan: Plan, outputs: StackOutputs = {}): Expectation {
@@ -66,8 +98,9 @@ export function buildExpectation(plan: Plan, outputs: StackOutputs = {}): Expect
         if (zone === undefined) continue;
         const type = row.type as QueryType;
         const key = `${row.name} ${type}`;
-        let values: string[] | null = [normaliseValue(type, row.priority === null ? row.content : `${row.priority} ${row.content}`)];
-        if (type === "NS") values = outputs.nameservers?.[zone]?.map((n) => normaliseValue("NS", n)) ?? null;
+        const deployed = deployedValues(topology, outputs, zone, row);
+        if (deployed === "skip") continue;
+        let values: string[] | null = deployed !== undefined ? deployed : [normaliseValue(type, row.priority === null ? row.content : `${row.priority} ${row.content}`)];
         if (type === "A" && addressKnown.has(row.name)) {
             const address = addressKnown.get(row.name);
             values = address === null || address === undefined ? null : [address];
@@ -75,6 +108,11 @@ export function buildExpectation(plan: Plan, outputs: StackOutputs = {}): Expect
         const existing = grouped.get(key);
         if (existing === undefined) grouped.set(key, { zone, name: row.name, type, values });
         else if (existing.values !== null && values !== null) existing.values.push(...values);
+    }
+    for (const record of outputs.mtaStsValidationRecords ?? []) {
+        const name = record.name.toLowerCase().replace(/\.$/, "");
+        const zone = zoneOf(name, topology.domains);
+        if (zone !== undefined) grouped.set(`${name} CNAME`, { zone, name, type: "CNAME", values: [normaliseValue("CNAME", record.value)] });
     }
     const rrsets = [...grouped.values()].map((r) => ({ ...r, values: r.values === null ? null : [...new Set(r.values)].sort() }));
 

@@ -8,6 +8,7 @@ import type { Expectation } from "./expectation";
 import type { Finding } from "./findings";
 import type { Resolver } from "./authoritative-resolver";
 import { trustedRoots } from "./trust";
+import { bareName } from "./normalise";
 
 export interface PolicyOptions {
     resolver: Resolver;
@@ -41,6 +42,23 @@ function fetchPolicyText(domain: string, address: string, options: PolicyOptions
         req.on("error", reject);
         req.end();
     });
+}
+
+/**
+ * The policy host's address. mta-sts.<domain> is a CNAME to the stack's CloudFront site, and an
+ * authoritative server answers an A question there with the CNAME alone: follow it (a few hops at most).
+ */
+export async function policyHostAddress(domain: string, resolver: Resolver): Promise<string | undefined> {
+    let name = `mta-sts.${domain}`;
+    for (let hop = 0; hop < 8; hop++) {
+        const target = await resolver(name, "CNAME").then(
+            (answer) => (answer as string[])[0],
+            () => undefined,
+        );
+        if (target === undefined) break;
+        name = bareName(target);
+    }
+    return ((await resolver(name, "A")) as string[])[0];
 }
 
 export async function checkPolicy(expectation: Expectation, options: PolicyOptions): Promise<Finding[]> {
@@ -82,11 +100,12 @@ export async function checkPolicy(expectation: Expectation, options: PolicyOptio
                     enforce ? "problem" : "warning",
                     detail,
                     enforce ? "senders with a cached policy keep enforcing it; new ones get none" : "senders ignore the _mta-sts record: no TLS reports, no protection",
-                    `serve the stack's mtaStsPolicy output at https://mta-sts.${domain}/.well-known/mta-sts.txt`,
+                    `pulumi up serves it at https://mta-sts.${domain}/.well-known/mta-sts.txt (its MTA-STS site, and mta-sts.${domain} at both providers); a new site's certificate and CloudFront take minutes`,
                 );
             let address: string | undefined;
             try {
-                address = ((await options.resolver(`mta-sts.${domain}`, "A")) as string[])[0];
+                address = await policyHostAddress(domain, options.resolver);
+                if (address === undefined) throw Object.assign(new Error("no address"), { code: "ENODATA" });
             } catch (error) {
                 unserved(`mta-sts.${domain} has no address (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
                 return;
@@ -100,8 +119,8 @@ export async function checkPolicy(expectation: Expectation, options: PolicyOptio
             }
             const served = parsePolicy(text);
             const missing = expectation.mxHosts.filter((h) => !validateMx(h.hostname, served).valid).map((h) => h.hostname);
-            if (served.mode !== expectation.mtaStsMode) add("MTA-STS policy", "problem", `served with mode ${served.mode}; the stack says ${expectation.mtaStsMode}`, "senders apply a policy other than the one the stack declares", "serve the stack's mtaStsPolicy output");
-            else if (missing.length > 0) add("MTA-STS policy", "problem", `does not list ${missing.join(", ")}`, enforce ? "senders enforcing the policy refuse to deliver to these MX hosts" : "TLS reports will flag these MX hosts", "serve the stack's mtaStsPolicy output (it lists every MX)");
+            if (served.mode !== expectation.mtaStsMode) add("MTA-STS policy", "problem", `served with mode ${served.mode}; the stack says ${expectation.mtaStsMode}`, "senders apply a policy other than the one the stack declares", "pulumi up writes the stack's policy (the mtaStsPolicy output) to its MTA-STS site");
+            else if (missing.length > 0) add("MTA-STS policy", "problem", `does not list ${missing.join(", ")}`, enforce ? "senders enforcing the policy refuse to deliver to these MX hosts" : "TLS reports will flag these MX hosts", "pulumi up writes the stack's policy, which lists every MX, to its MTA-STS site");
             else add("MTA-STS policy", "ok", `mode ${served.mode}, lists every MX host`);
         }),
     );

@@ -47,9 +47,15 @@ export const HOLDS_MAIL: Record<string, string> = {
     "aws:route53/zone:Zone": "hosted zone (the registrar points at its nameservers)",
 };
 
-/** An EC2 relay's Docker volume only binds its EBS queue disk (which counts itself): it holds no bytes. */
+/**
+ * An EC2 relay's Docker volume only binds its EBS queue disk (which counts itself): it holds no bytes.
+ * A hosted zone declared forceDestroy (the ACME challenge zone) holds only passing answers, and only
+ * the stack's own delegation points at it: nothing to keep either.
+ */
 export function holdsBytes(plan: Plan, name: string): boolean {
-    return (plan.resources.find((r) => r.name === name)?.inputs.driverOpts as { o?: string } | undefined)?.o !== "bind";
+    const inputs = plan.resources.find((r) => r.name === name)?.inputs;
+    if (inputs?.forceDestroy === true && plan.resources.some((r) => r.name === name && r.type === "aws:route53/zone:Zone")) return false;
+    return (inputs?.driverOpts as { o?: string } | undefined)?.o !== "bind";
 }
 
 function emptyPlan(stack: string): Plan {

@@ -15,6 +15,11 @@ export interface Registration {
     custom: boolean;
     /** Inputs as registered; secret values are replaced by SECRET unless secrets are shown. */
     inputs: Record<string, unknown>;
+    /**
+     * The inputs as the program sent them, before the SDK's mock deserialisation: a secret element of a
+     * list is still only that element (the SDK would hoist it and hide the whole list), as in the engine.
+     */
+    sent?: Record<string, unknown>;
     /** The id the mock gave it: another resource's inputs name it where they depend on it. */
     id: string;
     /** Resource options that decide what a change does (see lib/plan/diff.ts). */
@@ -68,6 +73,28 @@ function unwrapSecrets(value: unknown): unknown {
     return value;
 }
 
+/**
+ * What the mocked tls provider hands out for every key: a real RSA-2048 public key, made once and kept
+ * here (its private half was thrown away), so DKIM records render and verify offline and the plan stays
+ * byte-stable; the private key is a stand-in that only looks like a PEM.
+ */
+export const MOCK_RSA_PUBLIC_KEY_PEM = `-----BEGIN PUBLIC KEY-----
+MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAyMBz3nVa/B1wgIyeHg1v
+YuwYaujYaC046XcqwG4VAsRbBFARqxgrSfWeQFpW1B0nh4ELVdHHdN0Q245+M8VI
+dNKap4PwYbjK+EorrMQlmVCucJVHh4DNQMwAZFGovp2Y1qMpWOXo/bWWs4cQhkPf
+Jw2VlFufdBb2ainx1CByLMOPqsqzqTIUYL0O8Nq2t7TOouR9LKH6d/KnKzIlzQgj
+ih06vlFZQoDY33mlrr9i5/iKQu/wf0EW9AlQDB5KR4eb9Q/1/294cFCN8aHgj+6s
+R1yfCtOcf8DSoatb6dpJY/eKmZf4PTBaGudhYH4LaENGoWs6jSIg8Jkup8/JDAR8
+RwIDAQAB
+-----END PUBLIC KEY-----
+`;
+export const MOCK_RSA_PRIVATE_KEY_PEM = `-----BEGIN RSA PRIVATE KEY-----\n${Buffer.from("mailcontinuity offline plan: a stand-in, not a key").toString("base64")}\n-----END RSA PRIVATE KEY-----\n`;
+
+/** The region of an explicit AWS provider named `<...>-aws-<region>` (components/mail-continuity.ts), else us-east-1. */
+function regionOf(provider: string): string {
+    return /-aws-([a-z]{2}(?:-[a-z]+)+-\d)$/.exec(provider)?.[1] ?? "us-east-1";
+}
+
 /** The name of the explicit provider a resource names (`urn…::<name>::<id>`), or "" for the default one. */
 function providerName(providerRef: string | undefined): string {
     return providerRef?.split("::").slice(-2, -1)[0] ?? "";
@@ -97,6 +124,39 @@ function fakeState(type: string, name: string, inputs: Record<string, unknown>, 
         case "aws:iam/role:Role":
             // AWS names an IAM role by its name: the id is the name, the ARN ends with it.
             return { id: `${name}-id`, state: { ...inputs, name: `${name}-id`, arn: `arn:aws:iam::123456789012:role/${name}-id` } };
+        case "aws:iam/instanceProfile:InstanceProfile":
+            // Named like a role: the instance names its profile by name.
+            return { id: `${name}-id`, state: { ...inputs, name: `${name}-id`, arn: `arn:aws:iam::123456789012:instance-profile/${name}-id` } };
+        case "aws:iam/user:User":
+            return { id: `${name}-id`, state: { ...inputs, name: `${name}-id`, arn: `arn:aws:iam::123456789012:user${String(inputs.path ?? "/")}${name}-id` } };
+        case "aws:iam/accessKey:AccessKey":
+            // The id is the access key id; the secret a made-up value the plan must only ever show masked.
+            return { id: `AKIA${h.slice(0, 16).toUpperCase()}`, state: { ...inputs, secret: `mock-secret-${h.slice(16, 56)}`, status: "Active" } };
+        case "tls:index/privateKey:PrivateKey":
+            return { id: `${name}-id`, state: { ...inputs, privateKeyPem: MOCK_RSA_PRIVATE_KEY_PEM, publicKeyPem: MOCK_RSA_PUBLIC_KEY_PEM } };
+        case "aws:s3/bucket:Bucket": {
+            // Auto-named by the provider: the resource name and a random suffix.
+            const bucket = `${name}-${h.slice(0, 7)}`;
+            return { id: bucket, state: { ...inputs, bucket, arn: `arn:aws:s3:::${bucket}`, bucketRegionalDomainName: `${bucket}.s3.${regionOf(provider)}.amazonaws.com` } };
+        }
+        case "aws:cloudfront/originAccessControl:OriginAccessControl":
+            return { id: `E${h.slice(0, 13).toUpperCase()}`, state: inputs };
+        case "aws:cloudfront/distribution:Distribution": {
+            const id = `E${h.slice(0, 13).toUpperCase()}`;
+            return { id, state: { ...inputs, arn: `arn:aws:cloudfront::123456789012:distribution/${id}`, domainName: `d${h.slice(0, 13)}.cloudfront.net`, hostedZoneId: "Z2FDTNDATAQYW2" } };
+        }
+        case "aws:acm/certificate:Certificate": {
+            // One CNAME per name, as ACM gives it: fixed per account and name, so the same for a new certificate.
+            const names = [...new Set([String(inputs.domainName), ...((inputs.subjectAlternativeNames as string[] | undefined) ?? [])])];
+            const domainValidationOptions = names.map((n) => ({
+                domainName: n,
+                resourceRecordName: `_${hash(`name ${n}`).slice(0, 32)}.${n}.`,
+                resourceRecordType: "CNAME",
+                resourceRecordValue: `_${hash(`value ${n}`).slice(0, 32)}.${hash(`zone ${n}`).slice(0, 10)}.acm-validations.aws.`,
+            }));
+            const arn = `arn:aws:acm:${regionOf(provider)}:123456789012:certificate/${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20, 32)}`;
+            return { id: arn, state: { ...inputs, arn, domainValidationOptions } };
+        }
         case "aws:sns/topic:Topic":
             return { id: `arn:aws:sns:us-east-1:123456789012:${name}`, state: { ...inputs, arn: `arn:aws:sns:us-east-1:123456789012:${name}` } };
         default:
@@ -143,6 +203,7 @@ interface MonitorRequest {
     getIgnorechangesList(): string[];
     getReplaceonchangesList(): string[];
     getAliasesList(): { getSpec(): { getName(): string } | undefined }[];
+    getObject(): { toJavaScript(): Record<string, unknown> } | undefined;
 }
 
 /**
@@ -157,7 +218,8 @@ export async function installPlanMocks(project: string, stack: string, options: 
             newResource(args) {
                 const key = `${args.type}::${args.name}`;
                 const registration = pending.get(key);
-                if (registration) registration.inputs = (options.showSecrets ? unwrapSecrets(args.inputs) : revealSecrets(args.inputs)) as Record<string, unknown>;
+                const inputs = registration?.sent ?? args.inputs;
+                if (registration) registration.inputs = (options.showSecrets ? unwrapSecrets(inputs) : revealSecrets(inputs)) as Record<string, unknown>;
                 const fake = fakeState(args.type, args.name, unwrapSecrets(args.inputs) as Record<string, unknown>, providerName(args.provider));
                 if (registration) registration.id = fake.id;
                 return fake;
@@ -196,6 +258,8 @@ export async function installPlanMocks(project: string, stack: string, options: 
                     .filter((n) => n !== ""),
             },
         };
+        const sent = req.getObject()?.toJavaScript();
+        if (sent !== undefined) registration.sent = sent;
         registrations.push(registration);
         pending.set(`${registration.type}::${registration.name}`, registration);
         return original(req, (err, res) => {

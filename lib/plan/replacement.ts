@@ -19,7 +19,7 @@ export const REPLACEMENT_RULES: Record<string, ReplacementRule> = {
         // instanceType also replaces when the old and new types share no architecture (t3 -> t4g): see diff.ts.
         replaceOn: ["ami", "availabilityZone", "subnetId", "rootBlockDevice.encrypted", "rootBlockDevice.kmsKeyId", "keyName", "privateIp"],
         stopStartOn: ["instanceType", "userData", "userDataBase64"],
-        source: `${TF_AWS}/ec2/ec2_instance.go (ForceNew; customdiff.ForceNewIf instance_type on no common architecture); SDK instance.d.ts: "Updates to this field will trigger a stop/start of the EC2 instance"`,
+        source: `${TF_AWS}/ec2/ec2_instance.go (ForceNew; customdiff.ForceNewIf instance_type on no common architecture; iam_instance_profile and metadata_options in place, AssociateIamInstanceProfile and ModifyInstanceMetadataOptions); SDK instance.d.ts: "Updates to this field will trigger a stop/start of the EC2 instance"`,
     },
     "aws:ebs/volume:Volume": {
         replaceOn: ["availabilityZone", "encrypted", "kmsKeyId", "snapshotId", "multiAttachEnabled"],
@@ -51,6 +51,28 @@ export const REPLACEMENT_RULES: Record<string, ReplacementRule> = {
         replaceOn: ["role", "policyArn"],
         source: `${TF_AWS}/iam/role_policy_attachment.go (no Update: role and policy_arn ForceNew)`,
     },
+    "aws:iam/instanceProfile:InstanceProfile": {
+        // The instance names its profile: a new one (new name) is an in-place association change of the instance.
+        replaceOn: ["name", "namePrefix", "path"],
+        source: `${TF_AWS}/iam/instance_profile.go (name, name_prefix, path ForceNew; role RemoveRoleFromInstanceProfile/AddRoleToInstanceProfile in place)`,
+    },
+    "aws:iam/rolePolicy:RolePolicy": {
+        replaceOn: ["name", "namePrefix", "role"],
+        source: `${TF_AWS}/iam/role_policy.go (name, name_prefix, role ForceNew; policy PutRolePolicy in place)`,
+    },
+    "aws:iam/user:User": {
+        replaceOn: [],
+        source: `${TF_AWS}/iam/user.go (name and path UpdateUser, permissions_boundary and tags in place: nothing ForceNew)`,
+    },
+    "aws:iam/userPolicy:UserPolicy": {
+        replaceOn: ["name", "namePrefix", "user"],
+        source: `${TF_AWS}/iam/user_policy.go (name, name_prefix, user ForceNew; policy PutUserPolicy in place)`,
+    },
+    "aws:iam/accessKey:AccessKey": {
+        // A new key is a new secret: whatever holds the old one (a relay container's environment) follows it.
+        replaceOn: ["user", "pgpKey"],
+        source: `${TF_AWS}/iam/access_key.go (user, pgp_key ForceNew; status UpdateAccessKey in place)`,
+    },
     "aws:route53/record:Record": {
         // type: in place in most provider versions (one atomic DELETE+CREATE batch), ForceNew in some v6
         // releases; treated as a replacement to be safe. This stack never changes a record's type.
@@ -79,6 +101,46 @@ export const REPLACEMENT_RULES: Record<string, ReplacementRule> = {
     "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule": {
         replaceOn: ["securityGroupId"],
         source: `${TF_AWS}/ec2/vpc_security_group_egress_rule.go (shares the ingress rule's base)`,
+    },
+    "aws:s3/bucket:Bucket": {
+        replaceOn: ["bucket", "bucketPrefix", "bucketNamespace", "objectLockEnabled"],
+        source: `${TF_AWS}/s3/bucket.go (bucket, bucket_prefix, object_lock_enabled ForceNew: a new, empty bucket; tags in place)`,
+    },
+    "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock": {
+        replaceOn: ["bucket"],
+        source: `${TF_AWS}/s3/bucket_public_access_block.go (bucket ForceNew; the four settings PutPublicAccessBlock in place)`,
+    },
+    "aws:s3/bucketObjectv2:BucketObjectv2": {
+        // A policy change is new content at the same key: uploaded again in place (hasObjectContentChanges).
+        replaceOn: ["bucket", "key"],
+        source: `${TF_AWS}/s3/object.go (bucket, key ForceNew; content, content_type, cache_control: resourceObjectUpdate uploads again)`,
+    },
+    "aws:s3/bucketPolicy:BucketPolicy": {
+        replaceOn: ["bucket"],
+        source: `${TF_AWS}/s3/bucket_policy.go (bucket ForceNew; policy PutBucketPolicy in place)`,
+    },
+    "aws:cloudfront/originAccessControl:OriginAccessControl": {
+        replaceOn: [],
+        source: `${TF_AWS}/cloudfront/origin_access_control.go (no ForceNew: UpdateOriginAccessControl)`,
+    },
+    "aws:cloudfront/distribution:Distribution": {
+        // Aliases, origins, cache behaviour and certificate: UpdateDistribution, the same distribution and domain name.
+        replaceOn: ["staging"],
+        source: `${TF_AWS}/cloudfront/distribution.go (only staging ForceNew; the rest UpdateDistribution)`,
+    },
+    "aws:acm/certificate:Certificate": {
+        // Its names cannot change: a domain added or removed is a new certificate (created before the old one goes).
+        replaceOn: ["domainName", "subjectAlternativeNames", "validationMethod", "keyAlgorithm", "certificateAuthorityArn", "validationOptions"],
+        source: `${TF_AWS}/acm/certificate.go (domain_name, subject_alternative_names, validation_method, key_algorithm ForceNew)`,
+    },
+    "aws:acm/certificateValidation:CertificateValidation": {
+        replaceOn: ["certificateArn", "validationRecordFqdns"],
+        source: `${TF_AWS}/acm/certificate_validation.go (no Update: certificate_arn, validation_record_fqdns ForceNew; delete is a no-op)`,
+    },
+    "tls:index/privateKey:PrivateKey": {
+        // The stack never changes either for a selector: a rotation is a new selector, so a new key beside the old.
+        replaceOn: ["algorithm", "rsaBits", "ecdsaCurve"],
+        source: "hashicorp/terraform-provider-tls internal/provider/resource_private_key.go (algorithm, rsa_bits, ecdsa_curve RequiresReplace)",
     },
     "cloudflare:index/dnsRecord:DnsRecord": {
         replaceOn: ["zoneId", "type"],

@@ -1,5 +1,7 @@
 // Turns what the program registered into the plan users read (text) or diff (JSON).
 import type { Registration, ResourceOptionsSeen } from "./mocks";
+import { cloudflareTxtText } from "../render/cloudflare";
+import { route53TxtText } from "../render/route53";
 
 export interface PlannedResource {
     type: string;
@@ -58,7 +60,8 @@ function dnsRows(resources: PlannedResource[]): PlannedRecord[] {
                 name: String(i.name),
                 type: String(i.type),
                 ttl: Number(i.ttl),
-                content: String(i.content),
+                // A long TXT value goes in each provider's own syntax: the row is the text it serves.
+                content: i.type === "TXT" ? cloudflareTxtText(String(i.content)) : String(i.content),
                 priority: typeof i.priority === "number" ? i.priority : null,
             });
         } else if (r.type === "aws:route53/record:Record") {
@@ -69,7 +72,7 @@ function dnsRows(resources: PlannedResource[]): PlannedRecord[] {
                     name: String(i.name),
                     type: String(i.type),
                     ttl: Number(i.ttl),
-                    content: mx ? mx[2] : value,
+                    content: mx ? mx[2] : i.type === "TXT" ? route53TxtText(value) : value,
                     priority: mx ? Number(mx[1]) : null,
                 });
             }
@@ -153,6 +156,7 @@ export function formatPlanText(plan: Plan): string {
         lines.push(...table([["NAME", "TYPE", "TTL", "PRIO", "CONTENT"], ...body]).map((l) => `  ${l}`));
     }
     lines.push("", "Outputs:");
-    for (const [k, v] of Object.entries(plan.outputs)) lines.push(`  ${k}: ${JSON.stringify(v)}`);
+    // An output the stack does not have (no dkim section) is undefined, as Pulumi leaves it out.
+    for (const [k, v] of Object.entries(plan.outputs)) if (v !== undefined) lines.push(`  ${k}: ${JSON.stringify(v)}`);
     return `${lines.join("\n")}\n`;
 }

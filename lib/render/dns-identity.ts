@@ -13,6 +13,14 @@ export function cloudflareRecordName(prefix: string, record: RecordSpec<unknown>
     return record.member !== undefined ? `${base}-${record.member}` : base;
 }
 
+/**
+ * A DNS-validation record a certificate asks for (ACM's CNAME for one of its names), at one provider.
+ * Its own name and value exist only once the certificate does, so it is named by the name it proves.
+ */
+export function certificateValidationRecordName(prefix: string, provider: "cf" | "r53", validates: string): string {
+    return `${prefix}-${provider}-${slug(validates)}-acm-validation`;
+}
+
 /** One Route53 record set. */
 export function route53SetName(prefix: string, set: Pick<RecordSet<unknown>, "name" | "type">): string {
     return `${prefix}-r53-${slug(set.name)}-${set.type.toLowerCase()}`;
@@ -33,6 +41,9 @@ function legacySuffix(record: RecordSpec<unknown>): string {
 
 /** The name this Cloudflare record had before, if it differs (for `aliases`). */
 export function legacyCloudflareRecordName(prefix: string, record: RecordSpec<unknown>): string | undefined {
+    // A delegation's NS records (the ACME challenge zone's) came after the renaming: no other name, and
+    // the four must not all claim the one name they would have had.
+    if (record.member !== undefined) return undefined;
     const legacy = `${prefix}-cf-${slug(record.name)}-${record.type.toLowerCase()}${legacySuffix(record)}`;
     return legacy === cloudflareRecordName(prefix, record) ? undefined : legacy;
 }

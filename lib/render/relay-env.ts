@@ -1,6 +1,8 @@
 // What a relay container is given: the environment documented in relay-image/README.md, plus the
 // recipients file that RELAY_RECIPIENTS names. Both targets (Docker/EC2 and the lab) use this.
 import type { Relay, Topology } from "../topology/schema";
+import { relayToPrimaryTls } from "../topology/tls";
+import { acmeEnvironment } from "./acme";
 
 export const RECIPIENTS_PATH = "/etc/relay/recipients";
 
@@ -24,6 +26,11 @@ export function relayEnvironment(topology: Topology, relay: Relay, recipientsPat
         RELAY_RECIPIENTS: recipientsPath,
         QUEUE_LIFETIME: topology.queueLifetime,
         STATUS_PORT: String(RELAY_STATUS_PORT),
+        // The relay's own certificate (tls.acme); the cloud adds the challenge zone and its credential.
+        ...acmeEnvironment(topology, relay.hostname),
+        // Only when the topology says something about TLS: a stack without a tls section keeps the image's
+        // default (may) and its containers as they are.
+        ...(topology.tls.acme !== undefined || topology.tls.relayToPrimary !== undefined ? { PRIMARY_TLS: relayToPrimaryTls(topology) } : {}),
     };
 }
 

@@ -25,6 +25,16 @@ export function groupRecordSets<Address>(records: readonly RecordSpec<Address>[]
  */
 export function route53Value<Address>(record: RecordSpec<Address>): string | Address {
     if (record.type === "MX") return `${record.priority} ${String(record.content)}`;
-    if (record.type === "TXT" && typeof record.content === "string") return txtChunks(record.content).join('""');
+    if (record.type === "TXT" && typeof record.content === "string") return route53TxtValue(record.content);
     return record.content;
+}
+
+/** A TXT value in the AWS provider's syntax: 255-byte strings joined by `""` (one string up to 255 bytes, as ever). */
+export function route53TxtValue(text: string): string {
+    return txtChunks(text).join('""');
+}
+
+/** The text a Route53 TXT value stands for (route53TxtValue undone). */
+export function route53TxtText(value: string): string {
+    return value.split('""').join("");
 }
