@@ -26,6 +26,8 @@ export interface LabRunOptions {
     keep?: boolean;
     /** How the relays run (--relay-runtime): process (the default) or container. */
     relayRuntime?: RelayRuntimeKind;
+    /** Certificates from the lab's ACME CA from the start (the lab option acme; scenario acme). */
+    acme?: boolean;
     log: (message: string) => void;
 }
 
@@ -71,7 +73,7 @@ export async function withLab<T>(options: LabRunOptions, body: (run: LabRun) => 
     const dir = mkdtempSync(join(tmpdir(), `mailcontinuity-${options.command}-${id}-`));
     // mkdtemp makes it 0700; Postfix's own user must reach its data and queue directories inside.
     chmodSync(dir, 0o755);
-    const lab = new Lab(topology, { dir, id, relayRuntime, log: options.log });
+    const lab = new Lab(topology, { dir, id, relayRuntime, acme: options.acme, log: options.log });
     const run: LabRun = { lab, topology, id, dir };
 
     let tornDown = false;

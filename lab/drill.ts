@@ -3,7 +3,9 @@
 // reached the primary's mailbox exactly once.
 import type { Relay, Topology } from "../lib/topology/schema";
 import { mailHosts } from "../lib/topology/placement";
+import { acmeScenario } from "./acme-scenario";
 import { checkDrift, checkHealthy, checkNameserverDown, checkNameserverServfail } from "./check-scenarios";
+import { dkimScenario } from "./dkim-scenario";
 import type { Lab } from "./lab";
 import { probeRow } from "./table";
 import { primaryRebuilt } from "./rebuild-scenario";
@@ -560,6 +562,8 @@ export interface Scenario {
     run: (d: Drill, burst?: number) => Promise<Row>;
     /** A fault scenario the soak repeats with larger bursts. */
     soak?: true;
+    /** Needs a lab started with this option (lab/lab.ts LabOptions); lab/main.ts runs it in a lab of its own. */
+    lab?: "acme";
 }
 
 export const SCENARIOS: Scenario[] = [
@@ -581,4 +585,6 @@ export const SCENARIOS: Scenario[] = [
     { id: "check-ns-servfail", run: (d) => checkNameserverServfail(d.lab) },
     { id: "check-ns-down", run: (d) => checkNameserverDown(d.lab) },
     { id: "check-drift", run: (d) => checkDrift(d.lab) },
+    { id: "dkim", run: (d) => dkimScenario(d.lab, d.runId) },
+    { id: "acme", lab: "acme", run: (d) => acmeScenario(d) },
 ];

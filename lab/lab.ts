@@ -5,6 +5,8 @@ import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import type { Topology } from "../lib/topology/schema";
 import { mailHosts } from "../lib/topology/placement";
+import { AcmeCa, withLabAcme } from "./acme-ca";
+import { LabDkimKeys } from "./dkim";
 import { labRecipient } from "./mailbox";
 import { NAMESERVERS, Nameservers } from "./nameservers";
 import { LabNetwork, hostKey } from "./net";
@@ -21,6 +23,8 @@ export interface LabOptions {
     probeInterval?: string;
     /** How the relays run: entrypoint.sh as a process (the default) or the built image as containers. */
     relayRuntime?: RelayRuntimeKind;
+    /** Certificates from the lab's ACME CA (Pebble) for every MX from the start, verified by the sender and the relays (scenario acme). */
+    acme?: boolean;
     log?: (message: string) => void;
 }
 
@@ -35,10 +39,17 @@ export class Lab {
     readonly relays: Relays;
     readonly sender: Sender;
     readonly sites: SiteServers;
+    /** The lab's ACME CA, with the option acme. */
+    readonly acme?: AcmeCa;
+    /** The keys the nameservers publish and the primary signs with (topology.dkim's selectors). */
+    readonly dkim: LabDkimKeys;
     private readonly log: (message: string) => void;
 
     constructor(topology: Topology, options: LabOptions) {
-        this.topology = topology;
+        if (options.acme === true && options.relayRuntime === "container") {
+            throw new Error("the ACME lab runs the relays as processes: its DNS hook and Pebble's roots are files of the lab the containers do not see");
+        }
+        this.topology = options.acme === true ? withLabAcme(topology) : topology;
         this.dir = options.dir;
         this.recipient = labRecipient(topology);
         this.net = new LabNetwork(options.id);
@@ -48,6 +59,8 @@ export class Lab {
         this.relays = new Relays(this, options.probeInterval ?? "5s", options.relayRuntime ?? DEFAULT_RELAY_RUNTIME);
         this.sender = new Sender(this);
         this.sites = new SiteServers(this);
+        if (options.acme === true) this.acme = new AcmeCa(this);
+        this.dkim = new LabDkimKeys(this.path("dkim-keys"));
     }
 
     /** Hosts rebuilt at another address than the topology's (scenario primary-rebuilt). */
@@ -102,13 +115,19 @@ export class Lab {
         }
         this.net.addHost(SENDER.key, SENDER.address);
         this.net.setResolvers(SENDER.key, this.dns.addresses);
+        this.acme?.addHosts();
         this.log(`network: ${this.net.hosts.size} namespaces (${this.net.prefix}-*) on one bridge`);
 
         for (const ns of NAMESERVERS) this.dns.start(ns.key);
         await this.dns.waitUntilServing();
         this.log("dns: ns1 and ns2 (NSD) serve the record set the DNS component publishes");
 
+        if (this.acme !== undefined) {
+            await this.acme.start();
+            this.log(`acme: Pebble, unbound and pebble-challtestsrv answer; the challenge zone ${this.acme.challengeZone} is delegated to ${this.acme.challengeNameservers.join(", ")}`);
+        }
         this.primary.configure();
+        this.acme?.obtainForPrimary();
         this.primary.start();
         for (const relay of this.topology.relays) this.relays.start(relay);
         for (const site of this.sites.all) {
@@ -116,6 +135,7 @@ export class Lab {
             this.sites.start(site.site);
         }
         this.sender.configure();
+        this.acme?.configureSender();
         this.sender.start();
         const hosts = [
             ...mailHosts(this.topology).map((h) => ({ name: h.hostname, key: hostKey(h.hostname), address: this.addressOf(h.hostname) })),
@@ -127,11 +147,13 @@ export class Lab {
         }
         const sites = this.sites.all.length > 0 ? `, ${this.sites.all.length} site servers` : "";
         this.log(`mail: primary, ${this.topology.relays.length} relays (${this.relays.runtimeKind === "container" ? "containers" : "processes"})${sites} and the sending MTA answer 220`);
+        if (this.acme !== undefined) this.log(`acme: first certificates from Pebble (DNS-01): ${this.acme.issuanceSummary()}`);
     }
 
     /** Removes the relays' containers and volumes (container runtime), then every namespace and process. */
     down(): void {
         try {
+            this.acme?.stop();
             this.relays.remove();
         } finally {
             this.net.destroy();

@@ -3,6 +3,8 @@
 // --soak, its fault scenarios with larger bursts until that many messages were acknowledged), prints
 // the table, and removes everything it made (also on failure, Ctrl-C or SIGTERM) unless --keep.
 // --relay-runtime container runs the relays as containers of the relay image (lab/relays.ts).
+// Scenarios that need a lab started otherwise (Scenario.lab: acme) run after the others, in a lab of
+// their own.
 import { parseArgs } from "node:util";
 import { writeBenchmarkSection } from "./benchmarks-doc";
 import { withLab } from "./bootstrap";
@@ -77,7 +79,11 @@ async function main(): Promise<void> {
     const pool = target === undefined ? SCENARIOS : SOAK_SCENARIOS;
     const unknown = only?.filter((id) => !pool.some((s) => s.id === id)) ?? [];
     if (unknown.length > 0) fail(`unknown ${target === undefined ? "" : "soak "}scenario ${unknown.join(", ")}; ${target === undefined ? "--list shows them" : `the soak runs ${SOAK_SCENARIOS.map((s) => s.id).join(", ")}`}`);
-    const scenarios = pool.filter((s) => only === undefined || only.includes(s.id));
+    const chosen = pool.filter((s) => only === undefined || only.includes(s.id));
+    // The ACME lab's DNS hook and Pebble's roots are files of the lab, which relay containers do not see.
+    const processesOnly = relayRuntime === "container" ? chosen.filter((s) => s.lab === "acme") : [];
+    if (processesOnly.length > 0 && only !== undefined) fail(`${processesOnly.map((s) => s.id).join(", ")} runs the relays as processes only (leave out --relay-runtime container)`);
+    const scenarios = chosen.filter((s) => !processesOnly.includes(s));
 
     const started = Date.now();
     const progress = (message: string) => process.stderr.write(`[${((Date.now() - started) / 1000).toFixed(1).padStart(5)} s] ${message}\n`);
@@ -98,7 +104,14 @@ async function main(): Promise<void> {
         process.exit(result.passed ? 0 : 1);
     }
 
-    const rows = await withLab(options, ({ lab, id }) => drill(new Drill(lab, id, progress), scenarios, progress));
+    if (processesOnly.length > 0) progress(`leaving out ${processesOnly.map((s) => s.id).join(", ")}: it runs the relays as processes only`);
+    const rows: Row[] = [];
+    for (const acme of [false, true]) {
+        const group = scenarios.filter((s) => (s.lab === "acme") === acme);
+        if (group.length === 0) continue;
+        if (acme) progress(`a lab with certificates from its ACME CA for ${group.map((s) => s.id).join(", ")}`);
+        rows.push(...(await withLab({ ...options, acme }, ({ lab, id }) => drill(new Drill(lab, id, progress), group, progress))));
+    }
     const passed = rows.length > 0 && rows.every((r) => r.pass) && scenarios.length === rows.length;
     if (values.json) process.stdout.write(`${JSON.stringify({ passed, relayRuntime, seconds: (Date.now() - started) / 1000, rows }, null, 2)}\n`);
     else process.stdout.write(`\n${formatTable(rows)}\n${passed ? "every scenario passed: nothing acknowledged was lost" : "SOME SCENARIOS FAILED"}\n`);

@@ -23,7 +23,9 @@ export class Nameservers {
 
     /** `without`: hostnames left out of the zone (their MX, A and SPF records), as a stale copy would. */
     zoneFiles(without: string[] = []): Record<string, string> {
-        const records = buildRecordSet(this.lab.topology, (h) => this.lab.addressOf(h)).filter((r) => !without.includes(r.name) && !(r.type === "MX" && without.includes(String(r.content))));
+        // mta-sts.<domain> is a CNAME as it is to CloudFront in the cloud (the checker compares it between
+        // the nameservers only); nothing answers at the target: the lab serves no policy (a warning under testing).
+        const records = buildRecordSet(this.lab.topology, (h) => this.lab.addressOf(h), { dkimRecord: (selector) => this.lab.dkim.record(selector), challengeNameservers: this.lab.acme?.challengeNameservers, mtaStsTarget: `mta-sts-site.${this.lab.topology.domains[0]}` }).filter((r) => !without.includes(r.name) && !(r.type === "MX" && without.includes(String(r.content))));
         const nameserversIn = (zone: string): Nameserver[] => NAMESERVERS.map((n) => ({ hostname: `${n.key}.${zone}`, address: n.address }));
         const files: Record<string, string> = {};
         for (const zone of this.lab.topology.domains) files[zone] = renderZoneFile(zone, records, nameserversIn(zone));
@@ -31,6 +33,8 @@ export class Nameservers {
         const senderRecords = [
             { zone: SENDER.domain, name: SENDER.domain, type: "MX" as const, ttl: 300, content: SENDER.hostname, priority: 10 },
             { zone: SENDER.domain, name: SENDER.hostname, type: "A" as const, ttl: 300, content: SENDER.address },
+            // The ACME lab's CA and its challenge zone's nameserver, outside the domain like Let's Encrypt and Route53.
+            ...(this.lab.acme?.records() ?? []),
         ];
         files[SENDER.domain] = renderZoneFile(SENDER.domain, senderRecords, nameserversIn(SENDER.domain));
         return files;

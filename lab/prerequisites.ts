@@ -19,9 +19,17 @@ export const LAB_PROGRAMS: [command: string, debianPackage: string][] = [
     ["dig", "dnsutils"],
     ["swaks", "swaks"],
     ["openssl", "openssl"],
+    // The primary's DKIM signer (scenario dkim).
+    ["opendkim", "opendkim"],
     ["bash", "bash"],
     // The relays' queue health, asked over HTTP as the alerts' health check asks it.
     ["curl", "curl"],
+    // Scenario acme: the MX hosts' ACME client, the lab's CA, its challenge zone's server and resolver.
+    ["lego", "lego"],
+    ["pebble", "pebble"],
+    ["pebble-challtestsrv", "pebble"],
+    ["unbound", "unbound"],
+    ["unbound-checkconf", "unbound"],
 ];
 
 /** What each relay runtime needs besides LAB_PROGRAMS (scripts/relay-image.ts builds with the container's). */

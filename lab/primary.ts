@@ -1,10 +1,11 @@
 // The primary mail host: Postfix configured by the primary's apply script (the one the cloud runs over
 // SSH on the EC2 primary), delivering to Maildirs; and the ways the drill breaks it.
 import { spawnSync, type ChildProcess } from "node:child_process";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { chownSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Topology } from "../lib/topology/schema";
-import { renderPrimaryApply, type PrimaryApplyOptions } from "../lib/render/primary-apply";
+import { shellQuote } from "../lib/render/apply-script";
+import { renderDkimKeyApply, renderPrimaryApply, type OpenDkimHost, type PrimaryApplyOptions } from "../lib/render/primary-apply";
 import type { Lab } from "./lab";
 import { hostKey, run } from "./net";
 import { writePostfixInstance } from "./postfix-instance";
@@ -32,6 +33,11 @@ export class Primary {
         return this.lab.path("primary", "etc");
     }
 
+    /** Its STARTTLS pair (the apply step's tlsCertFile and tlsKeyFile), which the ACME lab replaces, and its Postfix's config. */
+    get tls(): { certFile: string; keyFile: string; configDir: string } {
+        return { certFile: join(this.conf, "cert.pem"), keyFile: join(this.conf, "key.pem"), configDir: this.conf };
+    }
+
     /** Where the Maildirs are (the EC2 host's /var/mail/vhosts). */
     get mailboxBase(): string {
         return this.lab.path("primary", "mail");
@@ -46,7 +52,56 @@ export class Primary {
             tlsCertFile: join(this.conf, "cert.pem"),
             tlsKeyFile: join(this.conf, "key.pem"),
             etrnScriptPath: this.lab.path("primary", "etrn-relays"),
+            openDkim: this.openDkim,
         };
+    }
+
+    /**
+     * OpenDKIM's files where the EC2 host has them under /etc and /run; a script in place of systemd. The
+     * key not in the lab's directory: OpenDKIM refuses a key below one others may write (/tmp). Beside
+     * the namespace's resolv.conf instead, which goes with the namespace; `ip netns exec` binds it over
+     * /etc/dkimkeys there, as it binds every entry.
+     */
+    private get openDkim(): OpenDkimHost {
+        const dir = this.lab.path("primary", "opendkim");
+        const keyDir = join("/etc/netns", this.lab.net.nsName(this.key), "dkimkeys");
+        const paths = { conf: join(dir, "opendkim.conf"), tableDir: dir, keyDir, pidFile: this.lab.path("primary", "opendkim-run", "opendkim.pid") };
+        return { paths, restart: `sh ${shellQuote(this.lab.path("primary", "opendkim-restart"))}` };
+    }
+
+    /**
+     * The lab's `systemctl restart opendkim`: stops the OpenDKIM its pid file names, only if that pid is
+     * an opendkim in this namespace (after a host was removed, the number may be anyone's), and starts it.
+     */
+    private writeOpenDkimRestart(): void {
+        const { paths } = this.openDkim;
+        const run = this.lab.path("primary", "opendkim-run");
+        mkdirSync(run, { recursive: true });
+        // Debian's /run/opendkim belongs to opendkim as well.
+        const uid = Number(spawnSync("id", ["-u", "opendkim"], { encoding: "utf8" }).stdout.trim());
+        chownSync(run, uid, 0);
+        const pidFile = shellQuote(paths.pidFile);
+        writeFileSync(
+            this.lab.path("primary", "opendkim-restart"),
+            [
+                "#!/bin/sh",
+                "set -u",
+                `if pid=$(cat ${pidFile} 2>/dev/null) && [ "$(readlink /proc/$pid/ns/net 2>/dev/null)" = "$(readlink /proc/self/ns/net)" ] && [ "$(cat /proc/$pid/comm 2>/dev/null)" = opendkim ]; then`,
+                '    kill "$pid"',
+                '    while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done',
+                "fi",
+                `rm -f ${pidFile}`,
+                `opendkim -x ${shellQuote(paths.conf)} </dev/null >>${shellQuote(this.lab.path("primary", "opendkim.log"))} 2>&1`,
+                "",
+            ].join("\n"),
+        );
+    }
+
+    /** Whether the OpenDKIM its pid file names runs in the primary's namespace. */
+    openDkimRunning(): boolean {
+        const pidFile = this.openDkim.paths.pidFile;
+        if (!existsSync(pidFile)) return false;
+        return this.lab.net.pids(this.key).includes(Number(readFileSync(pidFile, "utf8").trim()));
     }
 
     configure(): void {
@@ -55,7 +110,9 @@ export class Primary {
         run("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "30", "-subj", `/CN=${this.hostname}`, "-keyout", join(this.conf, "key.pem"), "-out", join(this.conf, "cert.pem")]);
         // Only where the files live is the lab's; everything else is the apply step the cloud runs.
         writePostfixInstance(this.lab.dir, dir, []);
+        if (this.lab.topology.dkim !== undefined) this.writeOpenDkimRestart();
         this.apply(this.lab.topology);
+        this.applyDkimKey(this.lab.topology);
     }
 
     /**
@@ -70,8 +127,29 @@ export class Primary {
         return r.stdout.trim();
     }
 
+    /** The DKIM key step (renderDkimKeyApply, secret in the cloud), with a key the lab made. */
+    applyDkimKey(topology: Topology): string {
+        if (topology.dkim === undefined) return "";
+        const script = this.lab.path("primary", "dkim-key.sh");
+        writeFileSync(script, renderDkimKeyApply(topology, this.lab.dkim.privateKeyPem(topology.dkim.selector), this.openDkim), { mode: 0o600 });
+        const r = this.lab.net.exec(this.key, ["sh", script]);
+        if (r.status !== 0) throw new Error(`the primary's DKIM key step failed (${r.status}): ${(r.stderr + r.stdout).trim()}`);
+        return r.stdout.trim();
+    }
+
+    /**
+     * Postfix, and OpenDKIM when it does not run: a host brought back starts both, as systemd would. Its
+     * key went with a namespace that was removed (primary-rebuilt): the key step puts it back and starts it.
+     */
     start(): void {
         this.lab.net.exec(this.key, ["postfix", "-c", this.conf, "start"]);
+        if (this.lab.topology.dkim !== undefined && !this.openDkimRunning()) this.applyDkimKey(this.lab.topology);
+    }
+
+    /** Mail submitted on the host, as a program there does: sendmail, pickup and cleanup (non_smtpd_milters). */
+    sendmail(from: string, to: string, message: string): { status: number | null; output: string } {
+        const r = this.lab.net.exec(this.key, ["sendmail", "-C", this.conf, "-f", from, "--", to], { input: message, timeoutMs: 30_000 });
+        return { status: r.status, output: (r.stdout + r.stderr).trim() };
     }
 
     stop(): void {

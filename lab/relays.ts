@@ -11,7 +11,7 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSy
 import { join } from "node:path";
 import type { Relay, Topology } from "../lib/topology/schema";
 import { RELAY_STATUS_PATH, RELAY_STATUS_PORT, recipientsFile, relayEnvironment } from "../lib/render/relay-env";
-import { INSTALL_RECIPIENTS } from "../lib/render/relay-apply";
+import { INSTALL_RECIPIENTS, RELAY_ENTRYPOINT, RENEW_CERTIFICATE } from "../lib/render/relay-apply";
 import { buildImage, BUILD_LOG_DIR, imageExists, relayImageTag } from "../scripts/relay-image";
 import { PODMAN_GLOBAL_OPTIONS, RelayContainer, labRelaySpec, podman, removeLabContainers } from "./container-runtime";
 import type { Lab } from "./lab";
@@ -56,6 +56,8 @@ interface RelayRuntime {
     /** A power cut: every process of the relay SIGKILLed at once. */
     kill(relay: Relay): void;
     installRecipients(relay: Relay, content: string, extraEnv: Record<string, string>): { status: number | null; output: string };
+    /** `entrypoint.sh renew-certificate [--force]` in the running relay (ACME). */
+    renewCertificate(relay: Relay, force: boolean, extraEnv: Record<string, string>): { status: number | null; output: string };
     queue(relay: Relay): QueuedMessage[];
     flush(relay: Relay): void;
     masterPid(relay: Relay): number | undefined;
@@ -108,6 +110,11 @@ class ProcessRuntime implements RelayRuntime {
     /** The cloud pipes the file through `docker exec -i`; here the same subcommand runs in the namespace. */
     installRecipients(relay: Relay, content: string, extraEnv: Record<string, string>): { status: number | null; output: string } {
         const r = this.lab.net.exec(hostKey(relay.hostname), ["sh", ENTRYPOINT, INSTALL_RECIPIENTS], { input: content, env: this.env(relay, extraEnv) });
+        return { status: r.status, output: (r.stdout + r.stderr).trim() };
+    }
+
+    renewCertificate(relay: Relay, force: boolean, extraEnv: Record<string, string>): { status: number | null; output: string } {
+        const r = this.lab.net.exec(hostKey(relay.hostname), ["sh", ENTRYPOINT, RENEW_CERTIFICATE, ...(force ? ["--force"] : [])], { env: this.env(relay, extraEnv), timeoutMs: 180_000 });
         return { status: r.status, output: (r.stdout + r.stderr).trim() };
     }
 
@@ -210,6 +217,11 @@ class ContainerRuntime implements RelayRuntime {
         return { status: r.status, output: (r.stdout + r.stderr).trim() };
     }
 
+    renewCertificate(relay: Relay, force: boolean): { status: number | null; output: string } {
+        const r = this.container(relay).exec([RELAY_ENTRYPOINT, RENEW_CERTIFICATE, ...(force ? ["--force"] : [])], undefined, 180_000);
+        return { status: r.status, output: (r.stdout + r.stderr).trim() };
+    }
+
     /** `postqueue -j` in the running container; a stopped one's queue files, read on its volume. */
     queue(relay: Relay): QueuedMessage[] {
         const container = this.container(relay);
@@ -279,7 +291,12 @@ export class Relays {
 
     /** What the lab adds to the relay component's environment, for the relay's next start. */
     private extraEnv(relay: Relay): Record<string, string> {
-        return { FLUSH_PROBE_INTERVAL: this.probeInterval, STUCK_QUEUE_AGE: `${LAB_STUCK_QUEUE_AGE_SECONDS}s`, ...(this.overrides.get(hostKey(relay.hostname)) ?? {}) };
+        return {
+            FLUSH_PROBE_INTERVAL: this.probeInterval,
+            STUCK_QUEUE_AGE: `${LAB_STUCK_QUEUE_AGE_SECONDS}s`,
+            ...(this.lab.acme?.relayEnv() ?? {}),
+            ...(this.overrides.get(hostKey(relay.hostname)) ?? {}),
+        };
     }
 
     /** Extra environment for a relay's next start (e.g. a short QUEUE_LIFETIME); undefined clears it. */
@@ -331,6 +348,11 @@ export class Relays {
      */
     installRecipients(relay: Relay, topology: Topology): { status: number | null; output: string } {
         return this.runtime.installRecipients(relay, recipientsFile(topology), this.extraEnv(relay));
+    }
+
+    /** The relay's certificate renewed now by its own entrypoint (--force: whatever its expiry), Postfix reloaded. */
+    renewCertificate(relay: Relay, force = true): { status: number | null; output: string } {
+        return this.runtime.renewCertificate(relay, force, this.extraEnv(relay));
     }
 
     queue(relay: Relay): QueuedMessage[] {

@@ -6,7 +6,7 @@
 set -eu
 mode=${1:-install}
 # cloud-init: only its `cloud-init schema` check of the rendered user data (nothing runs at boot here).
-set -- postfix nsd swaks dnsutils shellcheck iproute2 iptables procps openssl ca-certificates bash curl busybox cloud-init buildah podman runc debootstrap
+set -- postfix nsd swaks dnsutils shellcheck iproute2 iptables procps openssl ca-certificates bash curl busybox cloud-init buildah podman runc debootstrap opendkim opendkim-tools lego pebble unbound
 missing=""
 for package in "$@"; do
     status=$(dpkg-query -W -f='${db:Status-Status}' "$package" 2>/dev/null || true)

@@ -1,6 +1,6 @@
 // NSD zone files from the record set the DNS component publishes: the lab's two nameservers stand in
 // for Cloudflare and Route53 and serve the same records.
-import type { RecordSpec } from "../lib/render/records";
+import { txtChunks, type RecordSpec } from "../lib/render/records";
 
 /** What a zone file needs of a record (not its role, which only names the cloud resource). */
 export type ZoneRecord = Pick<RecordSpec, "zone" | "name" | "type" | "ttl" | "content" | "priority">;
@@ -10,8 +10,11 @@ export interface Nameserver {
     address: string;
 }
 
+/** One quoted character-string per 255 bytes (RFC 1035 3.3; a DKIM key is longer): NSD refuses more in one. */
 function quoteTxt(text: string): string {
-    return `"${text.replace(/(["\\])/g, "\\$1")}"`;
+    return txtChunks(text)
+        .map((chunk) => `"${chunk.replace(/(["\\])/g, "\\$1")}"`)
+        .join(" ");
 }
 
 function rdata(record: ZoneRecord): string {
@@ -20,7 +23,9 @@ function rdata(record: ZoneRecord): string {
             return `${record.priority} ${record.content}.`;
         case "TXT":
             return quoteTxt(record.content);
+        // Absolute names: a relative one would be read below the zone's $ORIGIN.
         case "NS":
+        case "CNAME":
             return `${record.content}.`;
         default:
             return record.content;
