@@ -2,8 +2,9 @@
 // own, delegated from its parent at every DNS provider (the records come from buildRecordSet with this
 // zone's nameservers), and for each host a credential that may write only its own TXT record there.
 // An EC2 host's instance role gets that right; a Docker relay, which is not on AWS, an IAM user and an
-// access key, handed to its container only as a secret. Nothing here holds mail: every change is an
-// update in place (a policy document, an access key's status) or a new key (README, "What each change does").
+// access key, handed to its container only as a secret. Nothing here holds mail: a change is an
+// update in place (a policy document, an access key's status) or a new key; a new challengeZone (or a
+// new first domain, its default) makes a new zone (README, "What each change does").
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import type { Topology } from "../lib/topology/schema";

@@ -13,8 +13,9 @@ import { buildRecordSet } from "../lib/render/records";
 import { renderZoneFile } from "../lab/zone";
 import { rawTopology } from "./helpers";
 
-const prod = parseTopology(rawTopology("prod"));
 const withDkim = (stack: string, dkim: Record<string, unknown>) => parseTopology({ ...rawTopology(stack), dkim });
+/** Prod as it would be without DKIM (Pulumi.prod.yaml signs). */
+const prod = parseTopology({ ...rawTopology("prod"), dkim: undefined });
 const signing = withDkim("prod", { selector: "mc2026" });
 const rsa = generateKeyPairSync("rsa", { modulusLength: 2048 });
 

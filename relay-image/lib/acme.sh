@@ -1,7 +1,7 @@
 #!/bin/sh
 # A certificate from an ACME CA for one host name, through Debian's lego and a DNS-01 challenge,
 # installed where a mail server reads it. The same file serves every host: the relay image runs it
-# from its entrypoint (lib/certificate.sh), the primary from the systemd timer its cloud-init installs.
+# from its entrypoint (lib/certificate.sh), the primary from the systemd timer its apply step (lib/render/acme.ts) installs.
 #
 #   acme.sh [obtain]         when lego holds no certificate of this CA for ACME_DOMAIN and this key:
 #                            lego run; otherwise lego renew, which renews only within ACME_RENEW_DAYS

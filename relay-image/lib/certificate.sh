@@ -48,7 +48,7 @@ days_left() {
 }
 
 # acme_report STATUS: what the queue health says after an attempt that ended with STATUS. An alert
-# only when it matters to senders: the relay serves its self-signed pair, or the CA's certificate
+# only when it matters to senders: the relay serves its self-signed pair or another CA's certificate, or the CA's certificate
 # expires within ACME_RENEW_DAYS and the last attempt to renew it failed; or Postfix did not take a
 # new certificate. The reason is lego's last line, or else acme.sh's first.
 acme_report() {
@@ -60,8 +60,13 @@ acme_report() {
     if [ "$1" -eq 3 ]; then
         report="tls: a new certificate is installed but postfix reload failed"
     elif [ "$1" -ne 0 ]; then
+        issued_by=$(cat "$acme_dir/certificates/$ACME_DOMAIN.directory" 2>/dev/null || true)
         if self_signed "$cert"; then
             report="tls: serving a self-signed certificate, none from $ACME_DIRECTORY_URL yet: $reason"
+        elif [ "$issued_by" != "$ACME_DIRECTORY_URL" ]; then
+            # After a change of CA (staging, then production) the old CA's certificate still serves,
+            # and senders that verify refuse it whatever its expiry.
+            report="tls: serving a certificate from ${issued_by:-another CA}, none from $ACME_DIRECTORY_URL yet: $reason"
         elif [ "$(days_left "$cert")" -le "$ACME_RENEW_DAYS" ]; then
             report="tls: the certificate expires in $(days_left "$cert") days and its renewal failed: $reason"
         fi
