@@ -4,6 +4,7 @@ import { assertDeployable, loadMailboxPasswordHashes, loadTopology } from "./com
 import { MailContinuity } from "./components/mail-continuity";
 import { readRelayImage } from "./lib/relay-image";
 import { siteApplyScriptsOf } from "./lib/render/site-apply";
+import { partnerConfigsOf } from "./lib/render/partner";
 
 const topology = loadTopology();
 assertDeployable(topology);
@@ -18,6 +19,8 @@ const mail = new MailContinuity("mail", {
 export const mxTable = mail.mxTable;
 /** Each mail host's public address (Elastic IPs, Docker hosts, an external primary). */
 export const hostAddresses = mail.hostAddresses;
+/** Each IPv6 address of a host that has one (an EC2 host's is its instance's: a replacement gets another). */
+export const hostAddresses6 = mail.hostAddresses6;
 /** Set these at the registrar, for each domain: both providers' nameservers. */
 export const nameservers = mail.nameservers;
 /** The MTA-STS policy, which the stack serves at https://mta-sts.<domain>/.well-known/mta-sts.txt (README). */
@@ -37,3 +40,8 @@ export const dkimSigningKey = topology.primary.placement.kind === "external" ? m
 export const acmeChallengeNameservers = mail.acmeChallengeNameservers;
 /** For each site's own server: the script that applies its Postfix routing (README "Sites"; npm run site-config writes them). */
 export const siteApplyScripts = siteApplyScriptsOf(topology);
+/**
+ * For each partner's MX (kind: partner): what its operator installs to relay for us (README "Partner MX";
+ * npm run partner-config writes it as files). A changed recipient list changes this output.
+ */
+export const partnerConfig = partnerConfigsOf(topology);

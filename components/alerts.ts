@@ -4,7 +4,12 @@ import { slug } from "../lib/topology/placement";
 
 export interface MonitoredHost {
     hostname: string;
-    address: pulumi.Input<string>;
+    /** Where the check connects; without it, `fqdn` (a partner's MX known only to its own DNS). */
+    address?: pulumi.Input<string>;
+    /** Route53 resolves this name for each check: what senders reach. */
+    fqdn?: string;
+    /** Said in the alarm's description after what failed (a partner's MX: whom to call). */
+    note?: string;
     /**
      * A relay's queue health over HTTP (relay-image/README.md, "Queue health"): answers `healthyText`
      * with 200, or 503 with the reason, when it holds mail its primary will not take or its queue disk
@@ -61,11 +66,12 @@ export class MailAlerts extends pulumi.ComponentResource {
 
         for (const host of args.hosts) {
             const id = `${name}-${slug(host.hostname)}`;
+            if (host.address === undefined && host.fqdn === undefined) throw new Error(`${host.hostname}: a health check needs an address or a name`);
             const check = new aws.route53.HealthCheck(
                 `${id}-smtp`,
                 {
                     type: "TCP",
-                    ipAddress: host.address,
+                    ...(host.address !== undefined ? { ipAddress: host.address } : { fqdn: host.fqdn }),
                     port: 25,
                     failureThreshold: FAILURE_THRESHOLD,
                     requestInterval: REQUEST_INTERVAL_SECONDS,
@@ -73,8 +79,8 @@ export class MailAlerts extends pulumi.ComponentResource {
                 },
                 child,
             );
-            alarmOn(`${id}-down`, check, `${host.hostname} does not accept TCP connections on port 25`);
-            if (host.queueStatus === undefined) continue;
+            alarmOn(`${id}-down`, check, `${host.hostname} does not accept TCP connections on port 25${host.note !== undefined ? ` (${host.note})` : ""}`);
+            if (host.queueStatus === undefined || host.address === undefined) continue;
             // Matches only a 2xx/3xx answer whose body holds the text: a 503, a stale report or no answer fails.
             const queueCheck = new aws.route53.HealthCheck(
                 `${id}-queue`,

@@ -6,7 +6,7 @@ import * as aws from "@pulumi/aws";
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import type { AwsPrimaryPlacement, AwsRelayPlacement } from "../lib/topology/schema";
-import { architectureOf } from "../lib/topology/ec2";
+import { architectureOf, ipv6SubnetProblem } from "../lib/topology/ec2";
 import { ADMIN_USER } from "../lib/render/cloud-init";
 import { INSTALL_ADMIN_KEYS, WAIT_FOR_CLOUD_INIT } from "../lib/render/host-steps";
 import { EC2_ASSUME_ROLE_POLICY } from "../lib/render/acme";
@@ -46,6 +46,8 @@ export interface Ec2HostArgs {
 
 export interface Ec2Host {
     publicIp: pulumi.Output<string>;
+    /** With `ipv6`: the instance's IPv6 address (from its subnet; not elastic: a new instance gets another). */
+    ipv6Address?: pulumi.Output<string>;
     instance: aws.ec2.Instance;
     connection: command.types.input.remote.ConnectionArgs;
     /** Completes once cloud-init has finished on the current instance. */
@@ -73,6 +75,38 @@ function checkedAmi(placement: Ec2HostArgs["placement"], opts: pulumi.InvokeOutp
         .apply((image) => image.id);
 }
 
+/**
+ * `ipv6`: one IPv6 address (ipv6AddressCount 1) from the subnet, which must have an IPv6 block. The
+ * region's default subnets have none until you add it (README: IPv6), so the subnet is looked up (the
+ * zone's default one without subnetId) and one without a block fails the preview, before any change,
+ * rather than the instance's creation or update halfway through. On a running instance the count
+ * changes in place (AssignIpv6Addresses on its network interface: no stop, no replacement; see
+ * lib/plan/replacement.ts).
+ */
+function checkedIpv6AddressCount(
+    placement: Ec2HostArgs["placement"],
+    hostname: string,
+    subnet: pulumi.Output<aws.ec2.GetSubnetResult> | undefined,
+    opts: pulumi.InvokeOutputOptions,
+): pulumi.Output<number> {
+    const found =
+        subnet ??
+        aws.ec2.getSubnetOutput(
+            {
+                filters: [
+                    { name: "default-for-az", values: ["true"] },
+                    { name: "availability-zone", values: [`${placement.region}a`] },
+                ],
+            },
+            opts,
+        );
+    return found.apply((s) => {
+        const problem = ipv6SubnetProblem(hostname, s, placement);
+        if (problem !== undefined) throw new Error(problem);
+        return 1;
+    });
+}
+
 export function declareEc2Host(owner: pulumi.ComponentResource, name: string, args: Ec2HostArgs): Ec2Host {
     const { placement, provider } = args;
     const child = { parent: owner, provider };
@@ -86,6 +120,7 @@ export function declareEc2Host(owner: pulumi.ComponentResource, name: string, ar
             description: args.description,
             publicTcpPorts: args.publicTcpPorts,
             adminSshCidr: placement.adminSshCidr,
+            ipv6: placement.ipv6,
             ...(subnet !== undefined ? { vpcId: subnet.vpcId } : {}),
         },
         child,
@@ -116,6 +151,7 @@ export function declareEc2Host(owner: pulumi.ComponentResource, name: string, ar
             availabilityZone,
             ...(placement.subnetId !== undefined ? { subnetId: placement.subnetId } : {}),
             vpcSecurityGroupIds: [firewall.securityGroupId],
+            ...(placement.ipv6 ? { ipv6AddressCount: checkedIpv6AddressCount(placement, args.hostname, subnet, child) } : {}),
             // Not ignored: a replacement must boot with today's bootstrap and keys, not the first deploy's.
             userData: volume.id.apply(args.userData),
             rootBlockDevice: { encrypted: true, volumeSize: 16, volumeType: "gp3" },
@@ -144,7 +180,15 @@ export function declareEc2Host(owner: pulumi.ComponentResource, name: string, ar
         { connection, create: WAIT_FOR_CLOUD_INIT, update: WAIT_FOR_CLOUD_INIT, triggers: [instance.id] },
         { parent: owner, dependsOn: [association, instance] },
     );
-    return { publicIp: eip.publicIp, instance, connection, ready, eip, ...(identity !== undefined ? { role: identity.role } : {}) };
+    return {
+        publicIp: eip.publicIp,
+        ...(placement.ipv6 ? { ipv6Address: instance.ipv6Addresses.apply((addresses) => addresses[0]) } : {}),
+        instance,
+        connection,
+        ready,
+        eip,
+        ...(identity !== undefined ? { role: identity.role } : {}),
+    };
 }
 
 /** The host's instance role, which others grant rights to (the ACME challenge zone), and its profile. */
@@ -154,7 +198,11 @@ function declareInstanceRole(name: string, hostname: string, child: { parent: pu
     return { role, profile };
 }
 
-/** PTR for the Elastic IP; AWS refuses it until the forward A record resolves publicly (README). */
+/**
+ * PTR for the Elastic IP; AWS refuses it until the forward A record resolves publicly (README). IPv4
+ * only: an Elastic IP is an IPv4 address, and AWS sets no PTR for an instance's IPv6 address at all, so
+ * the hosts send over IPv4 first (smtp_address_preference; README: IPv6).
+ */
 export function declareReverseDns(owner: pulumi.ComponentResource, name: string, host: Ec2Host, hostname: string, provider: aws.Provider, forwardRecords: pulumi.Resource[]): aws.ec2.EipDomainName {
     return new aws.ec2.EipDomainName(`${name}-ptr`, { allocationId: host.eip.allocationId, domainName: hostname }, { parent: owner, dependsOn: forwardRecords, provider });
 }

@@ -7,6 +7,8 @@ export interface FirewallArgs {
     publicTcpPorts: number[];
     /** SSH source; no SSH rule at all when absent. */
     adminSshCidr?: string;
+    /** The host has an IPv6 address: it also sends over IPv6 (outbound ::/0). */
+    ipv6?: boolean;
     /** The placement's subnet's VPC; the region's default VPC when absent. */
     vpcId?: pulumi.Input<string>;
 }
@@ -25,6 +27,8 @@ export class Firewall extends pulumi.ComponentResource {
             { description: args.description, tags: { Name: name }, ...(args.vpcId !== undefined ? { vpcId: args.vpcId } : {}) },
             { parent: this },
         );
+        // Open on IPv6 as on IPv4 (::/0 beside 0.0.0.0/0), whether the host has an IPv6 address yet or
+        // not: a rule for a family the instance lacks is inert, and these rules predate IPv6 addresses.
         for (const port of args.publicTcpPorts) {
             for (const [family, cidr] of [["ipv4", "0.0.0.0/0"], ["ipv6", "::/0"]] as const) {
                 new aws.vpc.SecurityGroupIngressRule(
@@ -53,6 +57,15 @@ export class Firewall extends pulumi.ComponentResource {
             { securityGroupId: group.id, ipProtocol: "-1", cidrIpv4: "0.0.0.0/0", description: "outbound mail, packages, DNS" },
             { parent: this },
         );
+        if (args.ipv6 === true) {
+            // Without it, a connection to an IPv6 address (a relay handing mail to the primary's AAAA, a
+            // bounce to a receiver with one) hangs until its timeout instead of going out.
+            new aws.vpc.SecurityGroupEgressRule(
+                `${name}-out-all-ipv6`,
+                { securityGroupId: group.id, ipProtocol: "-1", cidrIpv6: "::/0", description: "outbound mail over IPv6" },
+                { parent: this },
+            );
+        }
         this.securityGroupId = group.id;
         this.registerOutputs({ securityGroupId: this.securityGroupId });
     }

@@ -1,7 +1,7 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import type { Topology } from "../lib/topology/schema";
-import { mailHosts, slug } from "../lib/topology/placement";
+import { isPartner, mailHosts, ownRelays, partnerRelays, slug } from "../lib/topology/placement";
 import { buildRecordSet, mtaStsPolicy } from "../lib/render/records";
 import type { RelayImage } from "../lib/relay-image";
 import { MailAlerts } from "./alerts";
@@ -26,8 +26,10 @@ export interface MailContinuityArgs {
 export interface MxEntry {
     priority: number;
     host: string;
-    address: string;
-    role: "primary" | "relay";
+    /** null for a partner's MX whose addresses the config does not give (its own DNS has them). */
+    address: string | null;
+    /** relay: one the stack runs; partner: another organisation's MX (kind: partner). */
+    role: "primary" | "relay" | "partner";
 }
 
 // Route53 health-check metrics exist only here.
@@ -36,8 +38,10 @@ const ALERTS_REGION = "us-east-1";
 /** Everything one domain (or set of domains) needs to keep receiving mail through an outage. */
 export class MailContinuity extends pulumi.ComponentResource {
     readonly mxTable: pulumi.Output<MxEntry[]>;
-    /** hostname -> public IPv4 address, for every mail host. */
+    /** hostname -> public IPv4 address, for every mail host whose address is known (a partner's only when given). */
     readonly hostAddresses: pulumi.Output<Record<string, string>>;
+    /** hostname -> public IPv6 address, for every host that has one; absent when none has. */
+    readonly hostAddresses6?: pulumi.Output<Record<string, string>>;
     readonly nameservers: pulumi.Output<Record<string, string[]>>;
     readonly mtaStsPolicy: string;
     /** The CloudFront name serving https://mta-sts.<domain>/ (mtaSts not none), which mta-sts.<domain> CNAMEs name. */
@@ -71,7 +75,8 @@ export class MailContinuity extends pulumi.ComponentResource {
         // DKIM (dkim): a key per published selector, before the primary that signs with one of them.
         const dkim = topology.dkim === undefined ? undefined : new DkimKeys(`${name}-dkim`, { topology }, { parent: this });
 
-        const relays = topology.relays.map(
+        // A partner's MX (kind: partner) is another organisation's: nothing is deployed there.
+        const relays = ownRelays(topology).map(
             (relay) =>
                 new RelayNode(
                     relayResourceBase(name, relay),
@@ -85,7 +90,12 @@ export class MailContinuity extends pulumi.ComponentResource {
                     { parent: this },
                 ),
         );
-        const relayAddresses = relays.map((r) => r.publicIp);
+        const partners = partnerRelays(topology);
+        // The primary trusts the hosts that hand over queued mail: ours, and a partner's known addresses.
+        const relayAddresses = [...relays.map((r) => r.publicIp), ...partners.flatMap((p) => [...p.placement.addresses, ...p.placement.addresses6].map((a) => pulumi.output(a)))];
+
+        // A relay with an IPv6 address may hand its mail over through it: the primary trusts that one too.
+        relayAddresses.push(...relays.flatMap((r) => (r.publicIpv6 === undefined ? [] : [r.publicIpv6])));
 
         // An external primary is the user's own server: it only gets its records and a health check.
         const placement = topology.primary.placement;
@@ -126,9 +136,26 @@ export class MailContinuity extends pulumi.ComponentResource {
         const addresses = new Map<string, pulumi.Output<string>>([
             [topology.primary.hostname, primaryAddress],
             ...relays.map((r): [string, pulumi.Output<string>] => [r.hostname, r.publicIp]),
+            ...partners.flatMap((p): [string, pulumi.Output<string>][] => (p.placement.addresses.length > 0 ? [[p.hostname, pulumi.output(p.placement.addresses[0])]] : [])),
             ...siteAddresses,
         ]);
-        const addressOf = (hostname: string): pulumi.Output<string> => addresses.get(hostname)!;
+        /** Every host's address but that of a partner's MX known only to its own DNS. */
+        const addressOf = (hostname: string): pulumi.Output<string> => {
+            const address = addresses.get(hostname);
+            if (address === undefined) throw new Error(`${hostname}: no address known`);
+            return address;
+        };
+
+        // IPv6 addresses (placement.ts hasIpv6): an EC2 host's is its instance's, the others' are configured.
+        const addresses6 = new Map<string, pulumi.Output<string>>();
+        const primaryIpv6 = placement.kind === "aws" ? primary?.publicIpv6 : placement.address6 === undefined ? undefined : pulumi.output(placement.address6);
+        if (primaryIpv6 !== undefined) addresses6.set(topology.primary.hostname, primaryIpv6);
+        for (const r of relays) if (r.publicIpv6 !== undefined) addresses6.set(r.hostname, r.publicIpv6);
+        for (const s of siteHosts) if (s.publicIpv6 !== undefined) addresses6.set(s.hostname, s.publicIpv6);
+        for (const spec of Object.values(topology.sites)) {
+            const server = spec.server!;
+            if (server.placement.kind === "external" && server.placement.address6 !== undefined) addresses6.set(server.hostname, pulumi.output(server.placement.address6));
+        }
 
         // MTA-STS (not none): the policy site, whose certificate's validation records and host name
         // MailDns publishes like every other record.
@@ -140,6 +167,7 @@ export class MailContinuity extends pulumi.ComponentResource {
                 // The challenge zone's delegation, the DKIM keys and the MTA-STS host are published at
                 // both providers like every other record.
                 records: buildRecordSet(topology, addressOf, {
+                    ipv6AddressOf: (hostname: string) => addresses6.get(hostname),
                     ...(acme !== undefined ? { challengeNameservers: acme.nameservers } : {}),
                     ...(dkim !== undefined ? { dkimRecord: (selector: string) => dkim.record(selector) } : {}),
                     ...(mtaSts !== undefined ? { mtaStsTarget: mtaSts.host } : {}),
@@ -159,11 +187,20 @@ export class MailContinuity extends pulumi.ComponentResource {
             `${name}-alerts`,
             {
                 hosts: [
-                    ...mailHosts(topology).map((h) => ({
-                        hostname: h.hostname,
-                        address: addressOf(h.hostname),
-                        ...(h === topology.primary ? {} : { queueStatus: { port: RELAY_STATUS_PORT, path: RELAY_STATUS_PATH, healthyText: QUEUE_HEALTHY_TEXT } }),
-                    })),
+                    ...mailHosts(topology).map((h) => {
+                        // A partner's MX has no queue health to ask (no status port): only its port 25, at the
+                        // address it gave, else at its name as its own DNS answers. Its alarm says whom to call.
+                        if (isPartner(h)) {
+                            const p = h.placement;
+                            const target = p.addresses.length > 0 ? { address: p.addresses[0] } : { fqdn: h.hostname };
+                            return { hostname: h.hostname, ...target, note: `a partner's MX, run by ${p.organisation}: contact ${p.contact}` };
+                        }
+                        return {
+                            hostname: h.hostname,
+                            address: addressOf(h.hostname),
+                            ...(h === topology.primary ? {} : { queueStatus: { port: RELAY_STATUS_PORT, path: RELAY_STATUS_PATH, healthyText: QUEUE_HEALTHY_TEXT } }),
+                        };
+                    }),
                     // The switch forwards site users' mail there: a site server down holds their mail.
                     ...siteAddresses.map(([hostname, address]) => ({ hostname, address })),
                 ],
@@ -175,12 +212,13 @@ export class MailContinuity extends pulumi.ComponentResource {
 
         this.mxTable = pulumi.all(
             mailHosts(topology).map((h) =>
-                addressOf(h.hostname).apply(
-                    (address): MxEntry => ({ priority: h.priority, host: h.hostname, address, role: h === topology.primary ? "primary" : "relay" }),
+                pulumi.output(addresses.get(h.hostname) ?? null).apply(
+                    (address): MxEntry => ({ priority: h.priority, host: h.hostname, address, role: h === topology.primary ? "primary" : isPartner(h) ? "partner" : "relay" }),
                 ),
             ),
         );
-        this.hostAddresses = this.mxTable.apply((rows) => Object.fromEntries(rows.map((r) => [r.host, r.address])));
+        this.hostAddresses = this.mxTable.apply((rows) => Object.fromEntries(rows.flatMap((r) => (r.address === null ? [] : [[r.host, r.address]]))));
+        if (addresses6.size > 0) this.hostAddresses6 = pulumi.all(Object.fromEntries(addresses6));
         this.nameservers = dns.nameservers;
         this.mtaStsPolicy = mtaStsPolicy(topology);
         if (mtaSts !== undefined) {
@@ -197,6 +235,7 @@ export class MailContinuity extends pulumi.ComponentResource {
         this.registerOutputs({
             mxTable: this.mxTable,
             hostAddresses: this.hostAddresses,
+            hostAddresses6: this.hostAddresses6,
             nameservers: this.nameservers,
             mtaStsPolicy: this.mtaStsPolicy,
             mtaStsHost: this.mtaStsHost,

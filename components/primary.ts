@@ -12,6 +12,7 @@ import { PRIMARY_TLS_CERT_FILE, PRIMARY_TLS_KEY_FILE, renderPrimaryAcmeApply } f
 export interface PrimaryMailHostArgs {
     topology: Topology;
     placement: AwsPrimaryPlacement;
+    /** The relays' addresses, IPv6 ones included: the primary trusts them to hand over queued mail. */
     relayAddresses: pulumi.Input<string>[];
     /** address -> Dovecot password hash ({SCHEME}...), a secret, checked by loadMailboxPasswordHashes. */
     mailboxPasswordHashes: pulumi.Input<Record<string, string>>;
@@ -24,6 +25,8 @@ export interface PrimaryMailHostArgs {
 
 export class PrimaryMailHost extends pulumi.ComponentResource {
     readonly publicIp: pulumi.Output<string>;
+    /** With `ipv6`: the instance's IPv6 address (AAAA at both providers). */
+    readonly publicIpv6?: pulumi.Output<string>;
     readonly instanceId: pulumi.Output<string>;
     /** The mail configuration's apply step: recipients, relay addresses, main.cf, the ETRN script. */
     readonly configuration: command.remote.Command;
@@ -81,13 +84,14 @@ export class PrimaryMailHost extends pulumi.ComponentResource {
         const users = pulumi.output(args.mailboxPasswordHashes).apply((hashes) => renderMailboxUsersApply(dovecotUsersFile(hashes, mine)));
         declareApplyStep(this, name, "mailboxes", this.host, pulumi.secret(users));
         // The key alone is secret, in a step of its own, so the config step's preview stays readable.
-        // Either step may run first: OpenDKIM starts once both its config and its key are in place.
+        // After the config step: both may install OpenDKIM, and two apt-gets at once fight for its lock.
         const dkimKey = args.dkimPrivateKeyPem;
         if (dkimKey !== undefined) {
-            declareApplyStep(this, name, "dkim-key", this.host, pulumi.secret(dkimKey.apply((pem) => renderDkimKeyApply(topology, pem))));
+            declareApplyStep(this, name, "dkim-key", this.host, pulumi.secret(dkimKey.apply((pem) => renderDkimKeyApply(topology, pem))), [this.configuration]);
         }
 
         this.publicIp = this.host.publicIp;
+        if (this.host.ipv6Address !== undefined) this.publicIpv6 = this.host.ipv6Address;
         this.instanceId = this.host.instance.id;
         this.registerOutputs({ publicIp: this.publicIp, instanceId: this.instanceId });
     }

@@ -2,7 +2,8 @@ import * as aws from "@pulumi/aws";
 import * as command from "@pulumi/command";
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
-import type { Relay, Topology } from "../lib/topology/schema";
+import type { Topology } from "../lib/topology/schema";
+import type { OwnRelay } from "../lib/topology/placement";
 import { ADMIN_USER, RELAY_QUEUE_MOUNT, renderRelayCloudInit } from "../lib/render/cloud-init";
 import { relayContainerSpec, type RelayContainerSpec } from "../lib/render/relay-container";
 import { RELAY_STATUS_PORT } from "../lib/render/relay-env";
@@ -18,7 +19,8 @@ const HOST_INSTANCE_LABEL = "mailcontinuity.instance";
 
 export interface RelayNodeArgs {
     topology: Topology;
-    relay: Relay;
+    /** One the stack runs: a partner's MX (kind: partner) gets no RelayNode. */
+    relay: OwnRelay;
     image: RelayImage;
     /** Required for an `aws` placement: the provider for its region. */
     awsProvider?: aws.Provider;
@@ -48,6 +50,8 @@ interface DockerTarget {
  */
 export class RelayNode extends pulumi.ComponentResource {
     readonly publicIp: pulumi.Output<string>;
+    /** Its IPv6 address, when it has one (a Docker host's address6, an EC2 relay's with ipv6). */
+    readonly publicIpv6?: pulumi.Output<string>;
     readonly hostname: string;
     /** The apply step for recipients: a changed list shows up here in a preview. */
     readonly recipients: command.remote.Command;
@@ -82,6 +86,7 @@ export class RelayNode extends pulumi.ComponentResource {
                           ],
             };
             this.publicIp = pulumi.output(placement.address);
+            if (placement.address6 !== undefined) this.publicIpv6 = pulumi.output(placement.address6);
         } else {
             if (args.awsProvider === undefined) throw new Error(`${name}: an aws relay needs the provider for ${placement.region}`);
             const host = declareEc2Host(this, name, {
@@ -111,6 +116,7 @@ export class RelayNode extends pulumi.ComponentResource {
                 env: acme === undefined ? [] : acmeZoneEnv(acme),
             };
             this.publicIp = host.publicIp;
+            if (host.ipv6Address !== undefined) this.publicIpv6 = host.ipv6Address;
         }
 
         const spec = relayContainerSpec(args.topology, args.relay, name, args.image.digest, target.queueHostPath);

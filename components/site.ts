@@ -21,7 +21,10 @@ export interface SiteMailHostArgs {
 }
 
 export class SiteMailHost extends pulumi.ComponentResource {
+    readonly hostname: string;
     readonly publicIp: pulumi.Output<string>;
+    /** With `ipv6`: the instance's IPv6 address. */
+    readonly publicIpv6?: pulumi.Output<string>;
     private readonly server: MailServer;
     private readonly args: SiteMailHostArgs;
     private readonly resourceName: string;
@@ -30,6 +33,7 @@ export class SiteMailHost extends pulumi.ComponentResource {
         super("mailcontinuity:site:SiteMailHost", name, {}, opts);
         const { topology, site, hostname, placement, provider } = args;
         this.args = args;
+        this.hostname = hostname;
         this.resourceName = name;
         this.server = declareMailServer(this, name, {
             hostname,
@@ -45,6 +49,7 @@ export class SiteMailHost extends pulumi.ComponentResource {
         const users = pulumi.output(args.mailboxPasswordHashes).apply((hashes) => renderMailboxUsersApply(dovecotUsersFile(hashes, mine)));
         declareApplyStep(this, name, "mailboxes", this.server.host, pulumi.secret(users));
         this.publicIp = this.server.host.publicIp;
+        if (this.server.host.ipv6Address !== undefined) this.publicIpv6 = this.server.host.ipv6Address;
         this.registerOutputs({ publicIp: this.publicIp });
     }
 

@@ -28,6 +28,8 @@ export interface LabRunOptions {
     relayRuntime?: RelayRuntimeKind;
     /** Certificates from the lab's ACME CA from the start (the lab option acme; scenario acme). */
     acme?: boolean;
+    /** The last MX a partner's stock Postfix (the lab option partner; scenario partner-mx). */
+    partner?: boolean;
     log: (message: string) => void;
 }
 
@@ -73,7 +75,7 @@ export async function withLab<T>(options: LabRunOptions, body: (run: LabRun) => 
     const dir = mkdtempSync(join(tmpdir(), `mailcontinuity-${options.command}-${id}-`));
     // mkdtemp makes it 0700; Postfix's own user must reach its data and queue directories inside.
     chmodSync(dir, 0o755);
-    const lab = new Lab(topology, { dir, id, relayRuntime, acme: options.acme, log: options.log });
+    const lab = new Lab(topology, { dir, id, relayRuntime, acme: options.acme, partner: options.partner, log: options.log });
     const run: LabRun = { lab, topology, id, dir };
 
     let tornDown = false;

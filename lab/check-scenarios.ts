@@ -4,6 +4,7 @@
 import { join } from "node:path";
 import type { CheckReport, Finding } from "../lib/check/findings";
 import type { Lab } from "./lab";
+import { mailHosts } from "../lib/topology/placement";
 import type { Row } from "./drill";
 import { probeRow } from "./table";
 import { NAMESERVERS } from "./nameservers";
@@ -19,11 +20,11 @@ export interface CheckerRun {
     seconds: number;
 }
 
-/** The checker as an operator runs it, from the sending host, pointed at the lab's nameservers. */
-export function runChecker(lab: Lab): CheckerRun {
+/** The checker as an operator runs it, from the sending host, pointed at the lab's nameservers (`config`: a lab variant's stack config). */
+export function runChecker(lab: Lab, config?: string): CheckerRun {
     const started = Date.now();
     const nameservers = NAMESERVERS.map((n) => n.address).join(",");
-    const r = lab.net.exec(SENDER.key, [process.execPath, "--import", "tsx", CHECK, "--stack", "lab", "--nameservers", nameservers, "--json"], { timeoutMs: 60_000 });
+    const r = lab.net.exec(SENDER.key, [process.execPath, "--import", "tsx", CHECK, "--stack", "lab", "--nameservers", nameservers, "--json", ...(config !== undefined ? ["--config", config] : [])], { timeoutMs: 60_000 });
     let report: CheckReport | null = null;
     try {
         report = JSON.parse(r.stdout) as CheckReport;
@@ -69,10 +70,12 @@ export async function checkHealthy(lab: Lab): Promise<Row> {
     const failures: string[] = [];
     if (run.status !== 0) failures.push(`the checker exited ${run.status}, not 0`);
     if (problems(run).length > 0) failures.push("it found problems in a healthy lab");
-    // Every MX host and every site's own server was asked, and none relays for another domain.
-    const servers = lab.topology.relays.length + 1 + lab.sites.all.length;
+    // Every MX host and every site's own server was asked, at each of its addresses (IPv4, and IPv6 for
+    // a host with an AAAA), and none relays for another domain.
+    const ipv6 = mailHosts(lab.topology).filter((h) => lab.address6Of(h.hostname) !== undefined).length;
+    const servers = lab.topology.relays.length + 1 + lab.sites.all.length + ipv6;
     const smtpOk = run.report?.findings.filter((f) => f.area === "smtp" && f.check === "relay test" && f.severity === "ok").length ?? 0;
-    if (smtpOk !== servers) failures.push(`the relay test passed at ${smtpOk} servers, not at all ${servers} (MX hosts and site servers)`);
+    if (smtpOk !== servers) failures.push(`the relay test passed at ${smtpOk} addresses, not at all ${servers} (MX hosts and site servers, ${ipv6} of them over IPv6 too)`);
     return row("checker: everything healthy", started, failures, run);
 }
 
@@ -121,7 +124,7 @@ export async function checkDrift(lab: Lab): Promise<Row> {
     const atNs2 = problems(run).filter((f) => f.where.includes(ns2.address));
     const mx = atNs2.find((f) => f.check === `MX ${domain}`);
     if (mx === undefined || !mx.detail.includes(dropped)) failures.push(`no finding names ${ns2.key}'s MX set as missing ${dropped}`);
-    for (const type of ["A", "TXT"]) {
+    for (const type of ["A", ...(lab.address6Of(dropped) === undefined ? [] : ["AAAA"]), "TXT"]) {
         if (!atNs2.some((f) => f.check === `${type} ${dropped}`)) failures.push(`no finding names ${ns2.key}'s missing ${type} ${dropped}`);
     }
     if (problems(run).some((f) => f.where.includes(ns1.address))) failures.push(`it blames ${ns1.key}, which serves the plan`);

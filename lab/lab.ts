@@ -4,12 +4,13 @@
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import type { Topology } from "../lib/topology/schema";
-import { mailHosts } from "../lib/topology/placement";
+import { configuredIpv6, mailHosts } from "../lib/topology/placement";
 import { AcmeCa, withLabAcme } from "./acme-ca";
 import { LabDkimKeys } from "./dkim";
 import { labRecipient } from "./mailbox";
 import { NAMESERVERS, Nameservers } from "./nameservers";
-import { LabNetwork, hostKey } from "./net";
+import { PartnerMx, withLabPartner } from "./partner";
+import { LabNetwork, hostKey, labIpv6Of } from "./net";
 import { Primary } from "./primary";
 import { DEFAULT_RELAY_RUNTIME, Relays, type RelayRuntimeKind } from "./relays";
 import { SENDER, Sender } from "./sender";
@@ -25,6 +26,8 @@ export interface LabOptions {
     relayRuntime?: RelayRuntimeKind;
     /** Certificates from the lab's ACME CA (Pebble) for every MX from the start, verified by the sender and the relays (scenario acme). */
     acme?: boolean;
+    /** The last MX (mx3) a partner's: a stock Postfix configured by the partner's script (lab/partner.ts; scenario partner-mx). */
+    partner?: boolean;
     log?: (message: string) => void;
 }
 
@@ -41,6 +44,8 @@ export class Lab {
     readonly sites: SiteServers;
     /** The lab's ACME CA, with the option acme. */
     readonly acme?: AcmeCa;
+    /** The partner's MX, with the option partner. */
+    readonly partner?: PartnerMx;
     /** The keys the nameservers publish and the primary signs with (topology.dkim's selectors). */
     readonly dkim: LabDkimKeys;
     private readonly log: (message: string) => void;
@@ -49,7 +54,8 @@ export class Lab {
         if (options.acme === true && options.relayRuntime === "container") {
             throw new Error("the ACME lab runs the relays as processes: its DNS hook and Pebble's roots are files of the lab the containers do not see");
         }
-        this.topology = options.acme === true ? withLabAcme(topology) : topology;
+        const withAcme = options.acme === true ? withLabAcme(topology) : topology;
+        this.topology = options.partner === true ? withLabPartner(withAcme) : withAcme;
         this.dir = options.dir;
         this.recipient = labRecipient(topology);
         this.net = new LabNetwork(options.id);
@@ -60,6 +66,7 @@ export class Lab {
         this.sender = new Sender(this);
         this.sites = new SiteServers(this);
         if (options.acme === true) this.acme = new AcmeCa(this);
+        if (options.partner === true) this.partner = new PartnerMx(this);
         this.dkim = new LabDkimKeys(this.path("dkim-keys"));
     }
 
@@ -73,7 +80,28 @@ export class Lab {
         if (host === undefined) throw new Error(`${hostname} is not a mail host of the lab topology`);
         const placement = host.placement;
         if (placement.kind === "aws") throw new Error(`${hostname}: the lab needs fixed addresses (external primary, docker relays)`);
+        if (placement.kind === "partner") {
+            if (placement.addresses.length === 0) throw new Error(`${hostname}: the lab needs the partner MX's address (addresses)`);
+            return placement.addresses[0];
+        }
         return placement.address;
+    }
+
+    /**
+     * A mail host's IPv6 address, when it has one: the topology's address6 (published as its AAAA), or,
+     * rebuilt elsewhere, its new IPv4 address's twin (labIpv6Of).
+     */
+    address6Of(hostname: string): string | undefined {
+        const moved = this.moved.get(hostname);
+        if (moved !== undefined) return labIpv6Of(moved);
+        const placement = mailHosts(this.topology).find((h) => h.hostname === hostname)?.placement;
+        return placement === undefined ? undefined : configuredIpv6(placement);
+    }
+
+    /** Its addresses: IPv4, and IPv6 when it has one. */
+    addressesOf(hostname: string): string[] {
+        const address6 = this.address6Of(hostname);
+        return [this.addressOf(hostname), ...(address6 === undefined ? [] : [address6])];
     }
 
     /**
@@ -85,7 +113,7 @@ export class Lab {
         this.net.removeHost(key);
         if (address === undefined) this.moved.delete(hostname);
         else this.moved.set(hostname, address);
-        this.net.addHost(key, this.addressOf(hostname));
+        this.net.addHost(key, this.addressOf(hostname), this.address6Of(hostname));
         this.net.setResolvers(key, this.dns.addresses);
         for (const ns of NAMESERVERS) {
             this.dns.stop(ns.key);
@@ -106,7 +134,7 @@ export class Lab {
         this.net.create();
         for (const ns of NAMESERVERS) this.net.addHost(ns.key, ns.address);
         for (const host of mailHosts(this.topology)) {
-            this.net.addHost(hostKey(host.hostname), this.addressOf(host.hostname));
+            this.net.addHost(hostKey(host.hostname), this.addressOf(host.hostname), this.address6Of(host.hostname));
             this.net.setResolvers(hostKey(host.hostname), this.dns.addresses);
         }
         for (const site of this.sites.all) {
@@ -129,7 +157,13 @@ export class Lab {
         this.primary.configure();
         this.acme?.obtainForPrimary();
         this.primary.start();
-        for (const relay of this.topology.relays) this.relays.start(relay);
+        // Our relays; a partner's MX is no relay of ours: its own Postfix, configured by the script it is given.
+        for (const relay of this.relays.byPriority) this.relays.start(relay);
+        if (this.partner !== undefined) {
+            const applied = this.partner.configure();
+            if (applied.status !== 0) throw new Error(`the partner's script failed (${applied.status}): ${applied.output}`);
+            this.partner.start();
+        }
         for (const site of this.sites.all) {
             this.sites.configure(site);
             this.sites.start(site.site);
@@ -139,6 +173,11 @@ export class Lab {
         this.sender.start();
         const hosts = [
             ...mailHosts(this.topology).map((h) => ({ name: h.hostname, key: hostKey(h.hostname), address: this.addressOf(h.hostname) })),
+            // A host with an AAAA record answers there too: Postfix listens on both families.
+            ...mailHosts(this.topology).flatMap((h) => {
+                const address6 = this.address6Of(h.hostname);
+                return address6 === undefined ? [] : [{ name: `${h.hostname} (IPv6)`, key: hostKey(h.hostname), address: address6 }];
+            }),
             ...this.sites.all.map((s) => ({ name: s.hostname, key: s.key, address: s.address })),
             { name: SENDER.hostname, key: SENDER.key, address: SENDER.address },
         ];
@@ -146,7 +185,8 @@ export class Lab {
             await waitFor(`${host.name} to answer 220`, () => this.answers220(host.key, host.address), 30_000);
         }
         const sites = this.sites.all.length > 0 ? `, ${this.sites.all.length} site servers` : "";
-        this.log(`mail: primary, ${this.topology.relays.length} relays (${this.relays.runtimeKind === "container" ? "containers" : "processes"})${sites} and the sending MTA answer 220`);
+        const partner = this.partner !== undefined ? `, ${hostKey(this.partner.host.hostname)} (a partner's stock Postfix)` : "";
+        this.log(`mail: primary, ${this.relays.byPriority.length} relays (${this.relays.runtimeKind === "container" ? "containers" : "processes"})${partner}${sites} and the sending MTA answer 220`);
         if (this.acme !== undefined) this.log(`acme: first certificates from Pebble (DNS-01): ${this.acme.issuanceSummary()}`);
     }
 

@@ -3,12 +3,12 @@
 // --soak, its fault scenarios with larger bursts until that many messages were acknowledged), prints
 // the table, and removes everything it made (also on failure, Ctrl-C or SIGTERM) unless --keep.
 // --relay-runtime container runs the relays as containers of the relay image (lab/relays.ts).
-// Scenarios that need a lab started otherwise (Scenario.lab: acme) run after the others, in a lab of
-// their own.
+// Scenarios that need a lab started otherwise (Scenario.lab: acme, partner) run after the others, each
+// kind in a lab of its own.
 import { parseArgs } from "node:util";
 import { writeBenchmarkSection } from "./benchmarks-doc";
 import { withLab } from "./bootstrap";
-import { Drill, SCENARIOS, type Row, type Scenario } from "./drill";
+import { Drill, SCENARIOS, type LabKind, type Row, type Scenario } from "./drill";
 import { LabUnavailable } from "./prerequisites";
 import { RELAY_RUNTIMES, parseRelayRuntime, type RelayRuntimeKind } from "./relays";
 import { SOAK_HEADING, SOAK_SCENARIOS, defaultBurst, formatSoakTable, soak, soakSection } from "./soak";
@@ -106,11 +106,12 @@ async function main(): Promise<void> {
 
     if (processesOnly.length > 0) progress(`leaving out ${processesOnly.map((s) => s.id).join(", ")}: it runs the relays as processes only`);
     const rows: Row[] = [];
-    for (const acme of [false, true]) {
-        const group = scenarios.filter((s) => (s.lab === "acme") === acme);
+    const labs: { kind: LabKind | undefined; says?: string }[] = [{ kind: undefined }, { kind: "acme", says: "with certificates from its ACME CA" }, { kind: "partner", says: "whose third MX is a partner's stock Postfix" }];
+    for (const { kind, says } of labs) {
+        const group = scenarios.filter((s) => s.lab === kind);
         if (group.length === 0) continue;
-        if (acme) progress(`a lab with certificates from its ACME CA for ${group.map((s) => s.id).join(", ")}`);
-        rows.push(...(await withLab({ ...options, acme }, ({ lab, id }) => drill(new Drill(lab, id, progress), group, progress))));
+        if (kind !== undefined) progress(`a lab ${says} for ${group.map((s) => s.id).join(", ")}`);
+        rows.push(...(await withLab({ ...options, acme: kind === "acme", partner: kind === "partner" }, ({ lab, id }) => drill(new Drill(lab, id, progress), group, progress))));
     }
     const passed = rows.length > 0 && rows.every((r) => r.pass) && scenarios.length === rows.length;
     if (values.json) process.stdout.write(`${JSON.stringify({ passed, relayRuntime, seconds: (Date.now() - started) / 1000, rows }, null, 2)}\n`);

@@ -25,7 +25,7 @@ export class Nameservers {
     zoneFiles(without: string[] = []): Record<string, string> {
         // mta-sts.<domain> is a CNAME as it is to CloudFront in the cloud (the checker compares it between
         // the nameservers only); nothing answers at the target: the lab serves no policy (a warning under testing).
-        const records = buildRecordSet(this.lab.topology, (h) => this.lab.addressOf(h), { dkimRecord: (selector) => this.lab.dkim.record(selector), challengeNameservers: this.lab.acme?.challengeNameservers, mtaStsTarget: `mta-sts-site.${this.lab.topology.domains[0]}` }).filter((r) => !without.includes(r.name) && !(r.type === "MX" && without.includes(String(r.content))));
+        const records = buildRecordSet(this.lab.topology, (h) => this.lab.addressOf(h), { ipv6AddressOf: (h) => this.lab.address6Of(h), dkimRecord: (selector) => this.lab.dkim.record(selector), challengeNameservers: this.lab.acme?.challengeNameservers, mtaStsTarget: `mta-sts-site.${this.lab.topology.domains[0]}` }).filter((r) => !without.includes(r.name) && !(r.type === "MX" && without.includes(String(r.content))));
         const nameserversIn = (zone: string): Nameserver[] => NAMESERVERS.map((n) => ({ hostname: `${n.key}.${zone}`, address: n.address }));
         const files: Record<string, string> = {};
         for (const zone of this.lab.topology.domains) files[zone] = renderZoneFile(zone, records, nameserversIn(zone));

@@ -9,6 +9,9 @@ import type { RelayRuntimeKind } from "./relays";
 export const LAB_PROGRAMS: [command: string, debianPackage: string][] = [
     ["ip", "iproute2"],
     ["iptables", "iptables"],
+    // The primary's IPv6 path dropped (scenario ipv6-broken), and both families in primary-drops.
+    ["ip6tables", "iptables"],
+    ["sysctl", "procps"],
     ["postfix", "postfix"],
     ["postconf", "postfix"],
     ["posttls-finger", "postfix"],

@@ -46,13 +46,16 @@ export class Primary {
     /** Where the lab's primary keeps what the EC2 host keeps under /etc/postfix and /var/mail. */
     private applyOptions(topology: Topology): PrimaryApplyOptions {
         return {
-            relayAddresses: topology.relays.map((r) => this.lab.addressOf(r.hostname)),
+            // IPv4 and, where a relay has one, IPv6: it may hand its mail over through either.
+            relayAddresses: topology.relays.flatMap((r) => this.lab.addressesOf(r.hostname)),
             configDir: this.conf,
             mailboxBase: this.mailboxBase,
             tlsCertFile: join(this.conf, "cert.pem"),
             tlsKeyFile: join(this.conf, "key.pem"),
             etrnScriptPath: this.lab.path("primary", "etrn-relays"),
             openDkim: this.openDkim,
+            // The lab's `systemctl restart postfix`, for a change of what it listens on.
+            postfixRestart: `postfix -c ${shellQuote(this.conf)} stop && postfix -c ${shellQuote(this.conf)} start`,
         };
     }
 
@@ -182,11 +185,17 @@ export class Primary {
         }
     }
 
-    /** Silently drop SMTP packets to the primary (its own netfilter, inside its namespace). */
-    drop(on: boolean): void {
+    /**
+     * Silently drop SMTP packets to the primary (its own netfilter, inside its namespace): over both
+     * families, or only one (`ipv6`: its IPv6 path is broken while IPv4 works).
+     */
+    drop(on: boolean, families: ("ipv4" | "ipv6")[] = ["ipv4", "ipv6"]): void {
         const rule = ["INPUT", "-p", "tcp", "--dport", "25", "-j", "DROP"];
-        const r = this.lab.net.exec(this.key, ["iptables", on ? "-I" : "-D", ...rule]);
-        if (r.status !== 0) throw new Error(`iptables in the primary's namespace failed: ${r.stderr.trim()}`);
+        for (const family of families) {
+            const tool = family === "ipv4" ? "iptables" : "ip6tables";
+            const r = this.lab.net.exec(this.key, [tool, on ? "-I" : "-D", ...rule]);
+            if (r.status !== 0) throw new Error(`${tool} in the primary's namespace failed: ${r.stderr.trim()}`);
+        }
     }
 
     /** In place of the primary: Postfix's smtp-sink answering 421 (a 4xx) to every EHLO/HELO. */

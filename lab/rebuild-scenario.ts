@@ -49,6 +49,11 @@ export async function primaryRebuilt(drill: Drill): Promise<Row> {
         // dig's lines of type A include the additional section (the nameservers' own addresses).
         const served = lab.dns.dig(lab.primary.key, nameserver, hostname, "A").answers;
         if (!served.includes(newAddress) || served.includes(oldAddress)) failures.push(`${nameserver} serves ${hostname} A ${served.join(", ")}, not ${newAddress}`);
+        // Its AAAA follows too: a sender trying IPv6 first must not meet the lost host's address.
+        const newAddress6 = lab.address6Of(hostname);
+        if (newAddress6 === undefined) continue;
+        const served6 = lab.dns.dig(lab.primary.key, nameserver, hostname, "AAAA").answers;
+        if (served6.join() !== newAddress6) failures.push(`${nameserver} serves ${hostname} AAAA ${served6.join(", ") || "nothing"}, not ${newAddress6}`);
     }
 
     await waitFor("the relays to deliver what they held to the rebuilt primary", () => drill.delivered(held).size >= BATCH, 120_000).catch(() => undefined);

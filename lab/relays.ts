@@ -10,6 +10,7 @@
 import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Relay, Topology } from "../lib/topology/schema";
+import { ownRelays } from "../lib/topology/placement";
 import { RELAY_STATUS_PATH, RELAY_STATUS_PORT, recipientsFile, relayEnvironment } from "../lib/render/relay-env";
 import { INSTALL_RECIPIENTS, RELAY_ENTRYPOINT, RENEW_CERTIFICATE } from "../lib/render/relay-apply";
 import { buildImage, BUILD_LOG_DIR, imageExists, relayImageTag } from "../scripts/relay-image";
@@ -284,9 +285,9 @@ export class Relays {
         return this.runtime.kind;
     }
 
-    /** The topology's relays, lowest MX priority first (mx2 before mx3). */
+    /** The topology's relays the stack runs, lowest MX priority first (mx2 before mx3); never a partner's MX. */
     get byPriority(): Relay[] {
-        return [...this.lab.topology.relays].sort((a, b) => a.priority - b.priority);
+        return ownRelays(this.lab.topology).sort((a, b) => a.priority - b.priority);
     }
 
     /** What the lab adds to the relay component's environment, for the relay's next start. */
@@ -310,6 +311,7 @@ export class Relays {
     }
 
     start(relay: Relay): void {
+        if (relay.placement.kind === "partner") throw new Error(`${relay.hostname} is a partner's MX, not a relay the stack runs (lab/partner.ts runs it)`);
         this.runtime.start(relay, this.extraEnv(relay));
     }
 

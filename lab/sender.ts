@@ -48,7 +48,10 @@ export class Sender {
             ["myorigin", "$mydomain"],
             ["mydestination", "localhost"],
             ["inet_interfaces", "all"],
-            ["inet_protocols", "ipv4"],
+            // Both families, IPv6 first where an MX has both: the Internet's worst case when an MX's IPv6
+            // path is broken (scenario ipv6-broken), and what many senders do (RFC 6724's preference).
+            ["inet_protocols", "all"],
+            ["smtp_address_preference", "ipv6"],
             ["mynetworks", `127.0.0.0/8 ${SENDER.address}/32`],
             ["virtual_mailbox_domains", SENDER.domain],
             ["virtual_mailbox_base", join(dir, "mail")],

@@ -1,6 +1,7 @@
 // NSD zone files from the record set the DNS component publishes: the lab's two nameservers stand in
 // for Cloudflare and Route53 and serve the same records.
 import { txtChunks, type RecordSpec } from "../lib/render/records";
+import { canonicalIpv6 } from "../lib/topology/ipv6";
 
 /** What a zone file needs of a record (not its role, which only names the cloud resource). */
 export type ZoneRecord = Pick<RecordSpec, "zone" | "name" | "type" | "ttl" | "content" | "priority">;
@@ -27,6 +28,9 @@ function rdata(record: ZoneRecord): string {
         case "NS":
         case "CNAME":
             return `${record.content}.`;
+        // RFC 5952's form, the one answers come back in (the checker compares them as text).
+        case "AAAA":
+            return canonicalIpv6(record.content);
         default:
             return record.content;
     }

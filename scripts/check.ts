@@ -1,5 +1,5 @@
 // npm run check -- --stack <name> [--json] [--only dns,smtp,policy] [--nameservers <list>]
-//                  [--outputs <file>] [--ca-file <pem>] [--since-last <file>] [--verbose]
+//                  [--outputs <file>] [--config <file>] [--ca-file <pem>] [--since-last <file>] [--verbose]
 // Checks the live domain against the stack's offline plan: every nameserver of each domain, every
 // MX host over SMTP (never sending a message), and the mail policies. Exit 0: no problem found
 // (warnings may be listed); 1: a problem found; 2: it could not run.
@@ -16,7 +16,7 @@ import { join } from "node:path";
 const EXIT_PROBLEMS = 1;
 const EXIT_CANNOT_RUN = 2;
 const USAGE =
-    "usage: npm run check -- --stack <name> [--json] [--only dns,smtp,policy] [--nameservers <addr|name=addr>,...] [--outputs <file>] [--ca-file <pem>] [--smtp-port <port>] [--since-last <file>] [--verbose]";
+    "usage: npm run check -- --stack <name> [--json] [--only dns,smtp,policy] [--nameservers <addr|name=addr>,...] [--outputs <file>] [--config <file>] [--ca-file <pem>] [--smtp-port <port>] [--since-last <file>] [--verbose]";
 
 function cannotRun(message: string): never {
     process.stderr.write(`check: ${message.trimEnd()}\n`);
@@ -49,6 +49,7 @@ async function main(): Promise<void> {
                 only: { type: "string" },
                 nameservers: { type: "string" },
                 outputs: { type: "string" },
+                config: { type: "string" },
                 "ca-file": { type: "string" },
                 "since-last": { type: "string" },
                 "smtp-port": { type: "string" },
@@ -68,6 +69,7 @@ async function main(): Promise<void> {
                 "  --nameservers  ask these servers instead of the domain's delegation (addresses, or name=address)",
                 "  --outputs      `pulumi stack output --json` of the deployed stack: its addresses and nameservers are then",
                 "                 compared too (without it, values assigned at deploy time are compared between nameservers only)",
+                "  --config       another config file for the stack (as npm run plan takes it): check against that plan",
                 "  --ca-file      extra trust roots (PEM) for the MX hosts' and the MTA-STS host's certificates, beside the public ones",
                 "  --smtp-port    the port to probe on each MX host instead of 25 (a test instance; senders always use 25)",
                 "  --since-last   keep the result in <file> and print only what changed since the last run",
@@ -98,7 +100,7 @@ async function main(): Promise<void> {
     if (!values.json) process.stderr.write(`check: evaluating the plan of stack ${stack}...\n`);
     let plan;
     try {
-        plan = await loadPlan(stack);
+        plan = await loadPlan(stack, typeof values.config === "string" ? { config: values.config } : {});
     } catch (error) {
         cannotRun((error as Error).message);
     }

@@ -12,7 +12,7 @@ import { decodeAnswer, presentation } from "../lib/check/dns-query";
 import { parseNameserverList } from "../lib/check/dns";
 import { normaliseSet, sameSet } from "../lib/check/normalise";
 import { changesSince, formatChanges, formatReport, summarise, type Finding } from "../lib/check/findings";
-import { relayTestDomain } from "../lib/check/smtp";
+import { relayTestDomain, renewalOverdue } from "../lib/check/smtp";
 import { parseTopology } from "../lib/topology/validate";
 import { ROOT, rawTopology, runPlanAsync, stackNames } from "./helpers";
 
@@ -119,6 +119,18 @@ describe("comparing answers", () => {
             { name: "ns2", address: "198.51.100.53" },
         ]);
         assert.throws(() => parseNameserverList("ns1.example.com"), /not an IP address/);
+    });
+});
+
+describe("certificate expiry", () => {
+    const now = new Date("2026-11-26T00:00:00Z");
+    it("says nothing while a certificate is fresh, warns once ACME's renewal is three days overdue, and is a problem in the last week", () => {
+        assert.equal(renewalOverdue("Feb 20 00:00:00 2027 GMT", 30, now), undefined);
+        assert.equal(renewalOverdue("Dec 24 00:00:00 2026 GMT", 30, now), undefined, "28 days left: renewal due, not yet overdue");
+        assert.equal(renewalOverdue("Dec 20 00:00:00 2026 GMT", 30, now)?.severity, "warning");
+        assert.equal(renewalOverdue("Dec 20 00:00:00 2026 GMT", undefined, now), undefined, "not ACME: someone else renews it, on their own schedule");
+        assert.deepEqual(renewalOverdue("Dec  1 00:00:00 2026 GMT", undefined, now)?.severity, "problem");
+        assert.equal(renewalOverdue("Dec  1 00:00:00 2026 GMT", 30, now)?.daysLeft, 5);
     });
 });
 

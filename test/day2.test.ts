@@ -69,6 +69,9 @@ const DKIM = "mail-dkim";
 /** What snapshots the primary's mail volume (lib/render/mail-snapshots.ts). */
 const SNAPSHOT_TYPES = ["aws:dlm/lifecyclePolicy:LifecyclePolicy", "aws:iam/role:Role", "aws:iam/rolePolicyAttachment:RolePolicyAttachment"];
 
+/** prod's IPv6 turned off (prod has it on every host): the before of "IPv6 is turned on" too. */
+const IPV6_OFF = "IPv6 is turned off: the AAAA records go, each instance gives up its address in place, the relay containers are recreated";
+
 const CHANGES: Change[] = [
     {
         title: "a recipient joins",
@@ -130,13 +133,16 @@ const CHANGES: Change[] = [
         mayReplace: /^mail-mx[23]-example-com-(relay|recipients)$/,
     },
     {
-        title: "DKIM is turned on: a key per selector and its record at both providers, nothing else made again",
-        change: (t) => (t.dkim = { selector: "mc2026" }),
+        title: "DKIM is turned off: its key, records and key step go; the primary stops handing mail to the signer",
+        change: (t) => delete t.dkim,
         expect: {
-            [`${DKIM}-mc2026`]: "create",
-            [`${CF}-mc2026-_domainkey-example-com-txt-dkim`]: "create",
-            [`${R53}-mc2026-_domainkey-example-com-txt`]: "create",
+            [`${DKIM}-mc2026`]: "delete",
+            [`${CF}-mc2026-_domainkey-example-com-txt-dkim`]: "delete",
+            [`${R53}-mc2026-_domainkey-example-com-txt`]: "delete",
+            [`${PRIMARY}-dkim-key`]: "delete",
+            [`${PRIMARY}-config`]: "update",
         },
+        mayDelete: /^mail-dkim$/,
     },
     {
         title: "the alert address changes",
@@ -217,6 +223,7 @@ const CHANGES: Change[] = [
             [`${PRIMARY}-mailboxes`]: "replace",
             [`${PRIMARY}-admin-keys`]: "replace",
             [`${PRIMARY}-acme`]: "replace",
+            [`${PRIMARY}-dkim-key`]: "replace",
             // The instance role stays: the new instance is associated with the same profile.
             [`${PRIMARY}-role`]: "same",
             [`${PRIMARY}-profile`]: "same",
@@ -279,6 +286,7 @@ const CHANGES: Change[] = [
             [`${PRIMARY}-mailboxes`]: "replace",
             [`${PRIMARY}-admin-keys`]: "replace",
             [`${PRIMARY}-acme`]: "replace",
+            [`${PRIMARY}-dkim-key`]: "replace",
             [`${PRIMARY}-mail-snapshots`]: "replace",
             // The client-access name follows the new address at both providers, in place.
             [`${CF}-mail-example-com-a`]: "update",
@@ -347,6 +355,36 @@ const CHANGES: Change[] = [
         title: "the last mailbox user is removed (the passwd-file is emptied, not left behind)",
         change: (t) => (t.mailboxes = []),
         expect: { [`${PRIMARY}-mailboxes`]: "same" },
+    },
+    {
+        title: IPV6_OFF,
+        change: (t) => {
+            t.primary.placement.ipv6 = false;
+            t.relays[1].placement.ipv6 = false;
+            delete t.relays[0].placement.address6;
+        },
+        expect: {
+            // ipv6AddressCount changes in place (UnassignIpv6Addresses): no stop, no replacement.
+            [`${PRIMARY}-vm`]: "update",
+            [`${MX3}-vm`]: "update",
+            ...Object.fromEntries(["mail", "mx2", "mx3"].flatMap((h) => [[`${CF}-${h}-example-com-aaaa`, "delete"], [`${R53}-${h}-example-com-aaaa`, "delete"]])),
+            [`${PRIMARY}-fw-out-all-ipv6`]: "delete",
+            [`${MX3}-fw-out-all-ipv6`]: "delete",
+            // inet_protocols back to ipv4 (a restart of Postfix), the relays' IPv6 addresses out of its table.
+            [`${PRIMARY}-config`]: "update",
+            // INET_PROTOCOLS leaves their environment: recreated, old one first; the queues stay.
+            [`${MX2}-relay`]: "replace",
+            [`${MX3}-relay`]: "replace",
+            [`${MX2}-recipients`]: "replace",
+            [`${MX3}-recipients`]: "replace",
+            [`${MX2}-queue`]: "same",
+            [`${MX3}-queue-disk`]: "same",
+            [`${PRIMARY}-mail`]: "same",
+            [`${PRIMARY}-eip`]: "same",
+            [`${CF}-mail-example-com-a`]: "same",
+            // The rules for port 25 on ::/0 stay: they predate IPv6 addresses and are inert without one.
+            [`${PRIMARY}-fw-in-25-ipv6`]: "same",
+        },
     },
 ];
 
@@ -577,6 +615,30 @@ describe("day 2: each config change, before and after, as the engine would apply
         ]);
         assert.deepEqual(diff.filter((d) => d.operation === "delete").map((d) => d.name), []);
         for (const volume of [`${PRIMARY}-mail`, `${MX2}-queue`, `${MX3}-queue-disk`]) assert.equal(by.get(volume)?.operation, "same", volume);
+    });
+
+    it("turns IPv6 on for a stack deployed without it: AAAA records created, the instances get an address in place, the relays recreated", () => {
+        const diff = diffPlans(results.get(IPV6_OFF)!.plan, base);
+        const op = (name: string) => {
+            const d = diff.find((x) => x.name === name);
+            return `${d?.operation} ${name}${d?.changed.length ? ` (${d.changed.join(", ")})` : ""}`;
+        };
+        // AssignIpv6Addresses on the running instance: neither stopped nor replaced (lib/plan/replacement.ts).
+        assert.equal(op(`${PRIMARY}-vm`), `update ${PRIMARY}-vm (ipv6AddressCount)`);
+        assert.equal(op(`${MX3}-vm`), `update ${MX3}-vm (ipv6AddressCount)`);
+        const created = diff.filter((d) => d.operation === "create").map((d) => d.name).sort();
+        assert.deepEqual(created, [
+            ...["mail", "mx2", "mx3"].flatMap((h) => [`${CF}-${h}-example-com-aaaa`, `${R53}-${h}-example-com-aaaa`]),
+            `${PRIMARY}-fw-out-all-ipv6`,
+            `${MX3}-fw-out-all-ipv6`,
+        ].sort());
+        assert.deepEqual(
+            diff.filter((d) => d.operation === "replace").map((d) => d.name).sort(),
+            [`${MX2}-recipients`, `${MX2}-relay`, `${MX3}-recipients`, `${MX3}-relay`],
+            "only the relay containers (INET_PROTOCOLS=all), old one first, queues kept",
+        );
+        assert.deepEqual(diff.filter((d) => d.operation === "delete").map((d) => d.name), []);
+        assert.equal(op(`${PRIMARY}-config`), `update ${PRIMARY}-config (stdin)`);
     });
 
     it("rotates a Docker relay's ACME key (pulumi up --replace of its -key): the container is recreated with it, its queue stays", () => {

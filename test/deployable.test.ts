@@ -14,6 +14,7 @@ function ownDeployment(): Raw {
     const json = JSON.stringify(t).replaceAll("example.com", "mailcontinuity.eu").replaceAll("relay-hel1.example.net", "relay-hel1.hosting.fi");
     const own = JSON.parse(json) as Raw;
     own.relays[0].placement.address = "95.216.10.20";
+    own.relays[0].placement.address6 = "2a01:4f9:c010:1234::20";
     own.dns.providers[0].zoneIds = { "mailcontinuity.eu": "5b3c6e1f0a9d48e7b2c4f6a8d0e2b4c6" };
     return own;
 }
@@ -28,6 +29,8 @@ describe("deployment guards", () => {
         const expected: [string, RegExp][] = [
             ["topology.domains[0]", /example\.com is reserved \(RFC 2606\)/],
             ["topology.relays[0].placement.address", /198\.51\.100\.20 is a documentation, private or reserved address/],
+            // IPv6's documentation range is refused the same way (the schema lets it through: it plans).
+            ["topology.relays[0].placement.address6", /2001:db8:100::20 is a documentation, private or reserved address; the AAAA record needs its public address/],
             ["topology.relays[0].placement.host", /relay-hel1\.example\.net is a reserved name/],
             [`topology.dns.providers[0].zoneIds.example.com`, /sample id from Cloudflare's API documentation/],
             ["topology.alerts.email", /can never receive the alarms/],
@@ -43,13 +46,28 @@ describe("deployment guards", () => {
             assert.ok(!isPublicAddress(a), a);
         }
         for (const a of ["95.216.10.20", "8.8.8.8", "172.32.0.1", "100.128.0.1"]) assert.ok(isPublicAddress(a), a);
+        // IPv6: documentation (2001:db8::/32, 3fff::/20), IETF protocol assignments (Teredo, benchmarking), 6to4,
+        // and anything outside global unicast.
+        for (const a of ["2001:db8::", "2001:db8:100::20", "3fff::1", "2001::1", "2001:2::1", "2002:c000:204::1", "fe80::1", "fd00::1", "::1", "ff02::1", "::ffff:8.8.8.8"]) {
+            assert.ok(!isPublicAddress(a), a);
+        }
+        for (const a of ["2a01:4f9:c010:1234::20", "2600:1f18::25", "2001:4860:4860::8888"]) assert.ok(isPublicAddress(a), a);
         assert.equal(CLOUDFLARE_SAMPLE_ZONE_ID, rawTopology("prod").dns && (rawTopology("prod") as Raw).dns.providers[0].zoneIds["example.com"]);
+    });
+
+    it("refuses the documentation IPv6 range of an external primary as well", () => {
+        const t = ownDeployment();
+        t.primary.placement = { kind: "external", address: "95.216.10.10", address6: "2001:db8::10", site: { provider: "own", city: "berlin" } };
+        delete t.primary.placement.snapshots;
+        const found = deploymentProblems(parseTopology(t)).map((p) => `${formatPath(p.path)}: ${p.message}`);
+        assert.deepEqual(found, ["topology.primary.placement.address6: 2001:db8::10 is a documentation, private or reserved address; the AAAA record needs its public address"]);
     });
 
     it("plan --strict refuses the prod example as a real deployment would, and the plain plan still works", () => {
         const strict = runPlan(["--stack", "prod", "--strict"]);
         assert.equal(strict.status, 1);
-        assert.match(strict.stderr, /cannot be deployed as it is; it has 5 problems/);
+        assert.match(strict.stderr, /cannot be deployed as it is; it has 6 problems/);
+        assert.match(strict.stderr, /topology\.relays\[0\]\.placement\.address6: 2001:db8:100::20 is a documentation/);
         assert.match(strict.stderr, /topology\.domains\[0\]: example\.com is reserved/);
         assert.equal(runPlan(["--stack", "prod", "--json"]).status, 0);
     });

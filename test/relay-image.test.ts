@@ -253,6 +253,26 @@ describe("relay image", () => {
         assert.equal(cf.get("message_size_limit"), String(MESSAGE_SIZE_LIMIT), "must match the primary's limit, or relayed mail bounces");
     });
 
+    it("goes back to a self-signed pair when ACME is turned off, instead of serving the CA's last certificate until it expires", (t) => {
+        const ok = process.getuid?.() === 0 && hasCommand("postconf") && hasCommand("openssl");
+        if (!requirePrerequisite(t, ok, "root, postconf and openssl")) return;
+        const dir = mkdtempSync(join(tmpdir(), "relay-acme-off-"));
+        dirs.push(dir);
+        const tlsDir = join(dir, "root", "spool", "relay-tls");
+        mkdirSync(tlsDir, { recursive: true });
+        const openssl = (args: string[]) => assert.equal(spawnSync("openssl", args, { encoding: "utf8" }).status, 0, `openssl ${args.join(" ")}`);
+        openssl(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "30", "-subj", "/CN=test CA", "-keyout", join(dir, "ca.key"), "-out", join(dir, "ca.pem")]);
+        openssl(["req", "-new", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=mx2.example.com", "-keyout", join(tlsDir, "key.pem"), "-out", join(dir, "req.csr")]);
+        openssl(["x509", "-req", "-in", join(dir, "req.csr"), "-CA", join(dir, "ca.pem"), "-CAkey", join(dir, "ca.key"), "-CAcreateserial", "-days", "30", "-out", join(tlsDir, "cert.pem")]);
+        const file = join(dir, "recipients");
+        writeFileSync(file, "alice@example.com\n");
+        const r = entrypointRun("render", { RELAY_DOMAINS: "example.com", RELAY_HOSTNAME: "mx2.example.com", RELAY_RECIPIENTS: file, POSTFIX_ROOT: join(dir, "root") });
+        assert.equal(r.status, 0, r.stderr);
+        const field = (what: string) => spawnSync("openssl", ["x509", "-in", join(tlsDir, "cert.pem"), "-noout", what], { encoding: "utf8" }).stdout.replace(/^\w+=\s*/, "").trim();
+        assert.equal(field("-issuer"), field("-subject"), "the served certificate is self-signed again");
+        assert.match(r.stderr + r.stdout, /replacing the CA's certificate with a self-signed pair/);
+    });
+
     it("installs a new recipient list on stdin: the indexed table answers for the new list only", (t) => {
         const ok = process.getuid?.() === 0 && hasCommand("postmap");
         if (!requirePrerequisite(t, ok, "root and postmap (the render step sets Postfix's ownership)")) return;
@@ -504,7 +524,7 @@ describe("relay image", () => {
         assert.ok(!existsSync(join(dir, "cert.pem")), "nothing is installed");
     });
 
-    it("reports the certificate in the queue health: 503 tls while self-signed, or due with its renewal failed (lib/certificate.sh)", (t) => {
+    it("reports the certificate in the queue health: 503 tls while self-signed or from another CA, or due with its renewal failed (lib/certificate.sh)", (t) => {
         if (!requirePrerequisite(t, hasCommand("openssl"), "openssl (Debian package openssl)")) return;
         const dir = mkdtempSync(join(tmpdir(), "relay-cert-"));
         dirs.push(dir);
@@ -522,9 +542,14 @@ describe("relay image", () => {
         };
         const lego = "acme: lego: 2026/11/26 03:28:29 [mx2.example.com] acme: error: 403 :: urn:ietf:params:acme:error:unauthorized\nacme: mx2.example.com: lego renew failed";
         /** acme_report after an attempt that ended with `status`, with the relay's certificate in tlsDir; then a health round. */
+        const acmeDir = join(dir, "acme");
+        mkdirSync(join(acmeDir, "certificates"), { recursive: true });
+        /** acme.sh records which directory issued lego's certificate. */
+        const issuedBy = (directory: string) => writeFileSync(join(acmeDir, "certificates", "mx2.example.com.directory"), `${directory}\n`);
+        issuedBy("https://ca.example/dir");
         const report = (tlsDir: string, status: number, output = lego) => {
             const r = spawnSync("sh", ["-c", `set -eu; . "$lib/util.sh"; . "$lib/certificate.sh"; . "$lib/queue-health.sh"; acme_report ${status}; cat "$status_dir/tls-health"; health_round_begin; health_round_end >/dev/null; cat "$status_dir/queue-health"`], {
-                env: { PATH: process.env.PATH, lib: join(IMAGE, "lib"), tls_dir: tlsDir, status_dir: join(dir, "status"), queue: dir, acme_output: output, ACME_DIRECTORY_URL: "https://ca.example/dir", ACME_RENEW_DAYS: "30", QUEUE_DISK_ALERT_PERCENT: "100" },
+                env: { PATH: process.env.PATH, lib: join(IMAGE, "lib"), tls_dir: tlsDir, acme_dir: acmeDir, ACME_DOMAIN: "mx2.example.com", status_dir: join(dir, "status"), queue: dir, acme_output: output, ACME_DIRECTORY_URL: "https://ca.example/dir", ACME_RENEW_DAYS: "30", QUEUE_DISK_ALERT_PERCENT: "100" },
                 encoding: "utf8",
             });
             assert.equal(r.status, 0, r.stderr);
@@ -538,6 +563,9 @@ describe("relay image", () => {
         assert.deepEqual(report(issued(10), 0), { tls: "", health: "ok" }, "renewed (or not due): nothing to say");
         assert.deepEqual(report(issued(60), 1), { tls: "", health: "ok" }, "a failure while the certificate is not due is only logged");
         assert.equal(report(issued(60), 3).tls, "tls: a new certificate is installed but postfix reload failed");
+        issuedBy("https://staging.ca.example/dir");
+        assert.match(report(issued(60), 1).tls, /^tls: serving a certificate from https:\/\/staging\.ca\.example\/dir, none from https:\/\/ca\.example\/dir yet: /, "after a change of CA, the old CA's certificate is an alert whatever its expiry");
+        issuedBy("https://ca.example/dir");
         assert.match(report(self, 124, "acme: no answer within 120s").tls, /^tls: serving a self-signed certificate, none from https:\/\/ca\.example\/dir yet: no answer within 120s$/);
     });
 });

@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { after, describe, it } from "node:test";
+import { after, before, describe, it } from "node:test";
 import { load } from "js-yaml";
 import { parseTopology } from "../lib/topology/validate";
 import { buildRecordSet, mtaStsPolicy, mtaStsPolicyId } from "../lib/render/records";
@@ -13,7 +13,10 @@ import { virtualMailboxTable } from "../lib/render/maildirs";
 import { renderPrimaryCloudInit, renderRelayCloudInit } from "../lib/render/cloud-init";
 import { renderDkimKeyApply, renderPrimaryApply, type OpenDkimHost } from "../lib/render/primary-apply";
 import { generateKeyPairSync } from "node:crypto";
-import { hasCommand, rawTopology, requirePrerequisite } from "./helpers";
+import { relayEnvironment } from "../lib/render/relay-env";
+import { ROOT, hasCommand, rawTopology, requirePrerequisite } from "./helpers";
+import { partnerRelays } from "../lib/topology/placement";
+import { partnerTableName, renderPartnerPostfix } from "../lib/render/partner";
 
 const prod = parseTopology(rawTopology("prod"));
 const us = parseTopology(rawTopology("us"));
@@ -319,5 +322,154 @@ describe("the primary's DKIM steps, run for real: configuration and key in eithe
         assert.match(r.stderr, /configuration error/);
         assert.equal(readFileSync(h.openDkim.paths.conf, "utf8"), "# the live one\n");
         assert.equal(h.restarts(), 0);
+    });
+});
+
+describe("the partner's Postfix script, run for real against a Postfix config directory", () => {
+    const dirs: string[] = [];
+    after(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+    const topology = parseTopology(rawTopology("partner"));
+    const [partner] = partnerRelays(topology);
+
+    function partnerDir(mainCf: string): string {
+        const dir = mkdtempSync(join(tmpdir(), "partner-postfix-"));
+        dirs.push(dir);
+        copyFileSync("/usr/share/postfix/master.cf.dist", join(dir, "master.cf"));
+        writeFileSync(join(dir, "main.cf"), mainCf.replaceAll("@DIR@", dir));
+        return dir;
+    }
+    const run = (dir: string, t = topology) => spawnSync("sh", ["-s", dir], { input: renderPartnerPostfix(t, partner), encoding: "utf8" });
+    const setting = (dir: string, name: string) => spawnSync("postconf", ["-c", dir, "-h", name], { encoding: "utf8" }).stdout.trim();
+    const found = (dir: string, address: string) => spawnSync("postmap", ["-c", dir, "-q", address, `hash:${join(dir, partnerTableName(topology))}`]).status === 0;
+    const ready = (t: Parameters<typeof requirePrerequisite>[0]) => requirePrerequisite(t, hasCommand("postmap") && process.getuid?.() === 0, "root and postmap (Debian package postfix)");
+
+    it("on a fresh Postfix: our domain and table, and our recipients only", (t) => {
+        if (!ready(t)) return;
+        const dir = partnerDir("compatibility_level = 3.6\n");
+        const r = run(dir);
+        assert.equal(r.status, 0, r.stdout + r.stderr);
+        assert.equal(setting(dir, "relay_domains"), "example.com");
+        assert.equal(setting(dir, "relay_recipient_maps"), `hash:${dir}/${partnerTableName(topology)}`);
+        assert.deepEqual([found(dir, "alice@example.com"), found(dir, "nobody@example.com"), found(dir, "alice@example.net")], [true, false, false]);
+        assert.match(r.stdout, /Postfix is not running; the configuration waits for its start/);
+        assert.equal(statSync(join(dir, `${partnerTableName(topology)}.db`)).isFile(), true);
+    });
+
+    it("beside the partner's own relay domains and tables, keeping them, and twice the same as once", (t) => {
+        if (!ready(t)) return;
+        const dir = partnerDir("compatibility_level = 3.6\nrelay_domains = partner.example\nrelay_recipient_maps = hash:@DIR@/own\nsmtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination\n");
+        writeFileSync(join(dir, "own"), "@partner.example OK\n");
+        spawnSync("postmap", ["-c", dir, join(dir, "own")]);
+        for (let i = 0; i < 2; i++) assert.equal(run(dir).status, 0);
+        assert.equal(setting(dir, "relay_domains"), "partner.example, example.com");
+        assert.equal(setting(dir, "relay_recipient_maps"), `hash:${dir}/own, hash:${dir}/${partnerTableName(topology)}`);
+        assert.equal(setting(dir, "smtpd_relay_restrictions"), "permit_mynetworks, reject_unauth_destination");
+        assert.match(readFileSync(join(dir, "main.cf"), "utf8"), /^relay_domains = partner\.example, example\.com$/m);
+        // A changed list replaces the table, and nothing else.
+        const changed = parseTopology({ ...rawTopology("partner"), recipients: ["postmaster@example.com", "carol@example.com"] });
+        assert.equal(run(dir, changed).status, 0);
+        assert.deepEqual([found(dir, "carol@example.com"), found(dir, "alice@example.com")], [true, false]);
+        assert.equal(setting(dir, "relay_domains"), "partner.example, example.com");
+    });
+
+    it("below compatibility level 2 keeps relay_domains' old default ($mydestination)", (t) => {
+        if (!ready(t)) return;
+        const dir = partnerDir("compatibility_level = 0\n");
+        assert.equal(run(dir).status, 0);
+        assert.equal(setting(dir, "relay_domains"), "$mydestination, example.com");
+    });
+
+    it("stops, changing nothing, where our table would make Postfix refuse the partner's own relay recipients", (t) => {
+        if (!ready(t)) return;
+        const mainCf = "compatibility_level = 3.6\nrelay_domains = partner.example\n";
+        const dir = partnerDir(mainCf);
+        const r = run(dir);
+        assert.equal(r.status, 1);
+        assert.match(r.stderr, /you relay for partner\.example and relay_recipient_maps is empty.*Nothing was changed/s);
+        assert.equal(readFileSync(join(dir, "main.cf"), "utf8"), mainCf);
+    });
+});
+
+describe("IPv6: the primary's apply step", () => {
+    it("the primary's apply step restarts Postfix (a reload does not take it) only when what it listens on changes", () => {
+        const script = renderPrimaryApply(prod, { relayAddresses: [], postfixRestart: "restart-it" });
+        assert.match(script, /listening_before=\$\(postconf -c "\$conf" -h inet_protocols inet_interfaces/);
+        assert.match(script, /elif \[ "\$listening_before" != "\$listening_after" \]; then .*; restart-it\nelse postfix -c "\$conf" reload; fi/);
+        assert.match(renderPrimaryApply(prod, { relayAddresses: [] }), /; systemctl restart postfix\n/);
+    });
+
+});
+
+describe("IPv6: the relay for real, in a network namespace of its own (test/ipv6.test.ts has the rest)", () => {
+    const dirs: string[] = [];
+    after(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+    const ns = `mct-ipv6-${process.pid}`;
+    let made = false;
+    const inNs = (command: string[], env: Record<string, string> = {}, timeout = 60_000) =>
+        spawnSync("ip", ["netns", "exec", ns, ...command], { env: { PATH: process.env.PATH ?? "", ...env }, encoding: "utf8", timeout });
+    before(() => {
+        if (process.getuid?.() !== 0 || !hasCommand("ip") || !hasCommand("postconf")) return;
+        if (spawnSync("ip", ["netns", "add", ns]).status !== 0) return;
+        made = true;
+        // `ip netns exec` binds /etc/netns/<ns>/hosts over /etc/hosts: the relay's name resolves there.
+        mkdirSync(join("/etc/netns", ns), { recursive: true });
+        writeFileSync(join("/etc/netns", ns, "hosts"), "127.0.0.1 localhost\n198.51.100.20 mx2.example.com\n2001:db8:198:100::20 mx2.example.com\n");
+        spawnSync("ip", ["-n", ns, "link", "set", "lo", "up"]);
+    });
+    after(() => {
+        if (!made) return;
+        for (const pid of spawnSync("ip", ["netns", "pids", ns], { encoding: "utf8" }).stdout.split(/\s+/).filter(Boolean)) {
+            try {
+                process.kill(Number(pid), "SIGKILL");
+            } catch {
+                // gone
+            }
+        }
+        spawnSync("ip", ["netns", "del", ns]);
+        rmSync(join("/etc/netns", ns), { recursive: true, force: true });
+    });
+
+    /** What the stack passes a relay with IPv6 (not prod's ACME: nothing here may reach a CA). */
+    function relayEnv(dir: string): Record<string, string> {
+        chmodSync(dir, 0o755);
+        writeFileSync(join(dir, "recipients"), "alice@example.com\n");
+        const stack = relayEnvironment(prod, prod.relays[0], join(dir, "recipients"));
+        const env = Object.fromEntries(Object.entries(stack).filter(([k]) => !k.startsWith("ACME_") && k !== "PRIMARY_TLS"));
+        assert.equal(env.INET_PROTOCOLS, "all");
+        return { ...env, POSTFIX_ROOT: join(dir, "root"), FLUSH_PROBE_INTERVAL: "1s" };
+    }
+
+    it("renders Postfix on both families, its own IPv6 address among its own, IPv4 first for its deliveries", (t) => {
+        if (!requirePrerequisite(t, made, "root, iproute2 and postfix (a network namespace of the test's own)")) return;
+        const dir = mkdtempSync(join(tmpdir(), "relay-ipv6-"));
+        dirs.push(dir);
+        const r = inNs(["sh", join(ROOT, "relay-image", "entrypoint.sh"), "render"], relayEnv(dir));
+        assert.equal(r.status, 0, r.stderr);
+        const shown = spawnSync("postconf", ["-c", join(dir, "root", "etc"), "-h", "inet_protocols", "inet_interfaces", "proxy_interfaces", "smtp_address_preference"], { encoding: "utf8" });
+        assert.equal(shown.stderr, "");
+        const [protocols, interfaces, proxy, preference] = shown.stdout.split("\n");
+        assert.equal(protocols, "all");
+        assert.equal(interfaces, "all");
+        assert.deepEqual(proxy.trim().split(/\s+/).sort(), ["198.51.100.20", "[2001:db8:198:100::20]"]);
+        assert.equal(preference, "ipv4");
+    });
+
+    it("starts and answers where the container has no IPv6 at all (Docker's default bridge)", async (t) => {
+        if (!requirePrerequisite(t, made && hasCommand("busybox") && hasCommand("posttls-finger"), "root, iproute2, postfix and busybox")) return;
+        const off = inNs(["sysctl", "-q", "-w", "net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1", "net.ipv6.conf.lo.disable_ipv6=1"]);
+        assert.equal(off.status, 0, off.stderr);
+        const dir = mkdtempSync(join(tmpdir(), "relay-noipv6-"));
+        dirs.push(dir);
+        const env = relayEnv(dir);
+        const child = spawnSync("sh", ["-c", `ip netns exec ${ns} sh ${join(ROOT, "relay-image", "entrypoint.sh")} >${join(dir, "relay.log")} 2>&1 &`], { env: { PATH: process.env.PATH ?? "", ...env } });
+        assert.equal(child.status, 0);
+        let answered = false;
+        for (let i = 0; i < 60 && !answered; i++) {
+            answered = inNs(["posttls-finger", "-l", "none", "-t", "2", "-T", "2", "[127.0.0.1]:25"]).stdout.includes("< 220");
+            if (!answered) await new Promise((resolve) => setTimeout(resolve, 500));
+        }
+        const log = readFileSync(join(dir, "relay.log"), "utf8");
+        assert.ok(answered, `no 220 on 127.0.0.1:25 with IPv6 disabled:\n${log}`);
+        assert.doesNotMatch(log, /fatal|panic/i, log);
     });
 });

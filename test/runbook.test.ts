@@ -12,7 +12,7 @@ import { codeBlocks, runnableBlocks } from "../lib/runbook/blocks";
 import { ALARM_TYPE, CONTAINER_TYPE, humanDuration } from "../lib/runbook/facts";
 import { PROVIDER_NAMESERVERS, renderRunbook } from "../lib/runbook/render";
 import { parseTopology } from "../lib/topology/validate";
-import { mailHosts } from "../lib/topology/placement";
+import { mailHosts, ownRelays, partnerRelays } from "../lib/topology/placement";
 import { ROOT, stackNames } from "./helpers";
 
 const committed = (stack: string) => readFileSync(join(ROOT, "docs", `runbook-${stack}.md`), "utf8");
@@ -55,14 +55,34 @@ describe("runbook: what it says", () => {
             const plan = planOf(stack);
             const text = renderRunbook(plan);
             const topology = parseTopology(plan.topology);
-            for (const host of mailHosts(topology)) assert.match(text, new RegExp(`^### ${host.hostname.replace(/\./g, "\\.")} \\((primary|relay), MX ${host.priority}\\)$`, "m"), `${stack}: ${host.hostname}`);
-            for (const relay of topology.relays) {
+            for (const host of mailHosts(topology)) assert.match(text, new RegExp(`^### ${host.hostname.replace(/\./g, "\\.")} \\((primary|relay|.+'s MX), MX ${host.priority}\\)$`, "m"), `${stack}: ${host.hostname}`);
+            for (const relay of ownRelays(topology)) {
                 const container = plan.resources.find((r) => r.type === CONTAINER_TYPE && r.inputs.hostname === relay.hostname)!.inputs.name as string;
                 const access = relay.placement.kind === "docker" ? `docker -H ${relay.placement.host} exec ${container}` : `ssh ${ADMIN_USER}@${relay.hostname} sudo docker exec ${container}`;
                 const runnable = runnableBlocks(text).map((b) => b.code).join("\n");
                 for (const command of ["postqueue -p", "postqueue -j", "postqueue -f", ...topology.domains.map((d) => `postqueue -s ${d}`)]) {
                     assert.ok(runnable.includes(`${access} ${command}`), `${stack}: ${access} ${command}`);
                 }
+            }
+        }
+    });
+
+    it("gives a partner's MX no container and no docker command: its contact, what a sender meets there, ETRN", () => {
+        const withPartner = stackNames().filter((s) => partnerRelays(parseTopology(planOf(s).topology)).length > 0);
+        assert.ok(withPartner.length > 0, "no example stack has a partner's MX");
+        for (const stack of withPartner) {
+            const text = renderRunbook(planOf(stack));
+            const topology = parseTopology(planOf(stack).topology);
+            for (const p of partnerRelays(topology)) {
+                const start = text.indexOf(`### ${p.hostname} (${p.placement.organisation}'s MX, MX ${p.priority})`);
+                assert.ok(start > 0, `${stack}: no section for ${p.hostname}`);
+                const section = text.slice(start, text.indexOf("\n#", start + 4));
+                assert.ok(section.includes(p.placement.contact), section);
+                assert.match(section, new RegExp(`swaks --server ${p.hostname.replace(/\./g, "\\.")} --to \\S+ --quit-after RCPT`));
+                assert.deepEqual(text.split("\n").filter((l) => l.includes(p.hostname) && /docker|postqueue/.test(l)), [], `${stack}: a container command for ${p.hostname}`);
+                for (const domain of topology.domains) assert.ok(text.includes(`curl -sS -X 'ETRN ${domain}' smtp://${p.hostname}`), `${stack}: ETRN ${domain} at ${p.hostname}`);
+                assert.match(text, new RegExp(`\\| ${p.priority} \\| \`${p.hostname.replace(/\./g, "\\.")}\` \\| partner's MX \\| ${p.placement.organisation}'s server`));
+                assert.ok(text.includes(`npm run partner-config -- --stack ${stack}`));
             }
         }
     });

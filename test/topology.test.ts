@@ -21,6 +21,14 @@ describe("topology validation", () => {
         });
     }
 
+    it("takes an IPv6 address in any spelling and keeps RFC 5952's; the documentation range passes (a real deployment refuses it)", () => {
+        const t = parseTopology(mutated((t) => (t.relays[0].placement.address6 = "2001:DB8:0100:0:0::020")));
+        assert.equal(t.relays[0].placement.kind === "docker" && t.relays[0].placement.address6, "2001:db8:100::20");
+        const noIpv6 = parseTopology(mutated((t) => (delete t.primary.placement.ipv6, delete t.relays[0].placement.address6)));
+        assert.equal(noIpv6.primary.placement.kind === "aws" && noIpv6.primary.placement.ipv6, false, "ipv6 is off unless asked for");
+        assert.equal(noIpv6.relays[0].placement.kind === "docker" && noIpv6.relays[0].placement.address6, undefined);
+    });
+
     it("fills in the documented defaults", () => {
         // prod sets policy (MTA-STS enforce, with tls.acme): the defaults show without it.
         const t = parseTopology(mutated((t) => (delete t.queueLifetime, delete t.policy)));
@@ -70,6 +78,20 @@ describe("topology validation", () => {
         ["bad alert address", (t) => (t.alerts.email = "ops"), "topology.alerts.email", /receives alerts/],
         ["two hosts with one name", (t) => (t.relays[1].hostname = "mx2.example.com"), "topology.relays[1].hostname", /listed twice/],
         ["bad region", (t) => (t.primary.placement.region = "Frankfurt"), "topology.primary.placement.region", /AWS region/],
+        // IPv6: only global unicast (2000::/3), each other kind named.
+        ["a link-local IPv6 address", (t) => (t.relays[0].placement.address6 = "fe80::1"), "topology.relays[0].placement.address6", /fe80::1 is a link-local address \(fe80::\/10\).*global unicast address \(2000::\/3\)/],
+        ["a unique local IPv6 address", (t) => (t.relays[0].placement.address6 = "fd00::1"), "topology.relays[0].placement.address6", /fd00::1 is a unique local address \(fc00::\/7\)/],
+        ["the IPv6 loopback", (t) => (t.relays[0].placement.address6 = "::1"), "topology.relays[0].placement.address6", /::1 is the loopback address/],
+        ["a multicast IPv6 address", (t) => (t.relays[0].placement.address6 = "ff02::1"), "topology.relays[0].placement.address6", /ff02::1 is a multicast address \(ff00::\/8\)/],
+        ["an IPv4-mapped IPv6 address", (t) => (t.relays[0].placement.address6 = "::ffff:198.51.100.20"), "topology.relays[0].placement.address6", /IPv4-mapped/],
+        ["an IPv4 address as address6", (t) => (t.relays[0].placement.address6 = "198.51.100.20"), "topology.relays[0].placement.address6", /expected the host's public IPv6 address/],
+        [
+            "an external primary's link-local IPv6 address",
+            (t) => (t.primary.placement = { kind: "external", address: "192.0.2.10", address6: "fe80::10", site: { provider: "own", city: "berlin" } }),
+            "topology.primary.placement.address6",
+            /link-local/,
+        ],
+        ["ipv6 that is not a boolean", (t) => (t.relays[1].placement.ipv6 = "yes"), "topology.relays[1].placement.ipv6", /boolean/],
         ["EC2 hosts and no admin key", (t) => (t.admin.sshKeys = []), "topology.admin.sshKeys", /mail\.example\.com, mx3\.example\.com run on EC2.*public key/],
         ["an admin key that is not a public key", (t) => (t.admin.sshKeys = ["-----BEGIN OPENSSH PRIVATE KEY-----"]), "topology.admin.sshKeys[0]", /OpenSSH public key/],
         ["an EC2 relay without an SSH source", (t) => delete t.relays[1].placement.adminSshCidr, "topology.relays[1].placement.adminSshCidr", /IPv4 CIDR/],

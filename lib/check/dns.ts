@@ -19,6 +19,8 @@ export interface DnsResult {
     findings: Finding[];
     /** What the authoritative servers agree an MX host's address is (for hosts whose address only the deployment knows). */
     observedAddresses: Record<string, string>;
+    /** The same for IPv6 (AAAA), for the hosts that have one. */
+    observedAddresses6: Record<string, string>;
     /** Addresses of nameservers that failed a question (SERVFAIL, REFUSED, no answer). */
     failing: Set<string>;
 }
@@ -165,6 +167,7 @@ export async function checkDns(expectation: Expectation, options: { nameservers?
     const findings: Finding[] = [];
     const nameservers: Record<string, Nameserver[]> = {};
     const observedAddresses: Record<string, string> = {};
+    const observedAddresses6: Record<string, string> = {};
     const failing = new Set<string>();
     await Promise.all(
         expectation.domains.map(async (domain) => {
@@ -232,12 +235,13 @@ export async function checkDns(expectation: Expectation, options: { nameservers?
                     continue;
                 }
                 compareWithPlan(domain, r.expected!, seen, findings);
-                if (r.type === "A") {
+                if (r.type === "A" || r.type === "AAAA") {
                     const agreed = seen.filter((o) => o.answer.authoritative && o.answer.values.length > 0).map((o) => o.answer.values[0]);
-                    if (agreed.length > 0) observedAddresses[r.name] = agreed.sort((a, b) => agreed.filter((x) => x === b).length - agreed.filter((x) => x === a).length)[0];
+                    const observed = r.type === "A" ? observedAddresses : observedAddresses6;
+                    if (agreed.length > 0) observed[r.name] = agreed.sort((a, b) => agreed.filter((x) => x === b).length - agreed.filter((x) => x === a).length)[0];
                 }
             }
         }),
     );
-    return { nameservers, findings, observedAddresses, failing };
+    return { nameservers, findings, observedAddresses, observedAddresses6, failing };
 }

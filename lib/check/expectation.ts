@@ -7,7 +7,7 @@
 import type { Plan } from "../plan/report";
 import { parseTopology } from "../topology/validate";
 import type { Topology } from "../topology/schema";
-import { domainOfRecipient, mailHosts, zoneOf } from "../topology/placement";
+import { configuredIpv6, domainOfRecipient, hasIpv6, isPartner, mailHosts, zoneOf } from "../topology/placement";
 import { acmeChallengeZone, publishedDkimSelectors } from "../topology/tls";
 import { normaliseValue } from "./normalise";
 import type { QueryType } from "./dns-query";
@@ -24,7 +24,10 @@ export interface ExpectedMxHost {
     hostname: string;
     /** Its MX priority; null for a site's own server, which is no MX (the switch forwards to it). */
     priority: number | null;
-    role: "primary" | "relay" | "site";
+    /** partner: another organisation's MX (kind: partner), checked like ours; what to do goes to its contact. */
+    role: "primary" | "relay" | "partner" | "site";
+    /** A partner's MX: who runs it and whom to tell. */
+    partner?: { organisation: string; contact: string };
     /** null when the address is assigned at deploy time and no stack outputs were given. */
     address: string | null;
 }
@@ -39,11 +42,18 @@ export interface Expectation {
     siteServers: ExpectedMxHost[];
     mtaStsMode: "none" | "testing" | "enforce";
     mtaStsPolicy: string | null;
+    /**
+     * The IPv6 address of each MX host and site server that has one (an AAAA record): configured, or an
+     * EC2 host's from the stack outputs (null without them). Hosts without IPv6 are not listed.
+     */
+    addresses6: Record<string, string | null>;
 }
 
 /** The parts of `pulumi stack output --json` the checker uses. */
 export interface StackOutputs {
     hostAddresses?: Record<string, string>;
+    /** The IPv6 addresses (an EC2 host's is its instance's). */
+    hostAddresses6?: Record<string, string>;
     nameservers?: Record<string, string[]>;
     /** CloudFront's name for the MTA-STS site (mta-sts.<domain> CNAMEs). */
     mtaStsHost?: string;
@@ -89,6 +99,14 @@ export function buildExpectation(plan: Plan, outputs: StackOutputs = {}): Expect
         const server = site.server!;
         addressKnown.set(server.hostname, server.placement.kind === "aws" ? (outputs.hostAddresses?.[server.hostname] ?? null) : server.placement.address);
     }
+    // IPv6: a configured address6 is a fact, an EC2 host's (ipv6) comes with the stack outputs.
+    const address6Known = new Map<string, string | null>();
+    const servers = [...hosts, ...Object.values(topology.sites).map((site) => site.server!)];
+    for (const server of servers) {
+        if (!hasIpv6(server.placement)) continue;
+        const deployed6 = outputs.hostAddresses6?.[server.hostname];
+        address6Known.set(server.hostname, deployed6 !== undefined ? normaliseValue("AAAA", deployed6) : (configuredIpv6(server.placement) ?? null));
+    }
 
     // Both providers publish the same records (the policy pack enforces it); the first one's are read.
     const provider = plan.dns[0]?.provider;
@@ -104,6 +122,10 @@ export function buildExpectation(plan: Plan, outputs: StackOutputs = {}): Expect
         if (type === "A" && addressKnown.has(row.name)) {
             const address = addressKnown.get(row.name);
             values = address === null || address === undefined ? null : [address];
+        }
+        if (type === "AAAA" && address6Known.has(row.name)) {
+            const address6 = address6Known.get(row.name);
+            values = address6 === null || address6 === undefined ? null : [address6];
         }
         const existing = grouped.get(key);
         if (existing === undefined) grouped.set(key, { zone, name: row.name, type, values });
@@ -121,10 +143,17 @@ export function buildExpectation(plan: Plan, outputs: StackOutputs = {}): Expect
         topology,
         domains: topology.domains,
         rrsets,
-        mxHosts: hosts.map((h) => ({ hostname: h.hostname, priority: h.priority, role: h === topology.primary ? "primary" : "relay", address: addressKnown.get(h.hostname) ?? null })),
+        mxHosts: hosts.map((h): ExpectedMxHost => ({
+            hostname: h.hostname,
+            priority: h.priority,
+            role: h === topology.primary ? "primary" : isPartner(h) ? "partner" : "relay",
+            address: addressKnown.get(h.hostname) ?? null,
+            ...(isPartner(h) ? { partner: { organisation: h.placement.organisation, contact: h.placement.contact } } : {}),
+        })),
         siteServers: Object.values(topology.sites).map((site) => ({ hostname: site.server!.hostname, priority: null, role: "site", address: addressKnown.get(site.server!.hostname) ?? null })),
         mtaStsMode: topology.policy.mtaSts,
         mtaStsPolicy: typeof plan.outputs.mtaStsPolicy === "string" ? plan.outputs.mtaStsPolicy : null,
+        addresses6: Object.fromEntries(address6Known),
     };
 }
 

@@ -14,6 +14,8 @@ export interface PolicyOptions {
     resolver: Resolver;
     /** MX host addresses to evaluate SPF for (the plan's, else what DNS serves). */
     addresses: Record<string, string>;
+    /** Their IPv6 addresses, for the hosts that have one. */
+    addresses6?: Record<string, string>;
     timeoutMs: number;
     ca?: string[];
 }
@@ -68,15 +70,19 @@ export async function checkPolicy(expectation: Expectation, options: PolicyOptio
             const add = (check: string, severity: Finding["severity"], detail: string, meaning?: string, action?: string) =>
                 findings.push({ area: "policy", subject: domain, where: "", check, severity, detail, ...(meaning ? { meaning } : {}), ...(action ? { action } : {}) });
 
-            for (const host of expectation.mxHosts) {
-                const ip = options.addresses[host.hostname];
+            // Its IPv6 address too (an AAAA): `mx` matches it through the MX hosts' AAAA records (RFC 7208 5.4).
+            const sources = expectation.mxHosts.flatMap((host) => [
+                { host, ip: options.addresses[host.hostname], check: `SPF ${host.hostname}` },
+                { host, ip: options.addresses6?.[host.hostname], check: `SPF ${host.hostname} (IPv6)` },
+            ]);
+            for (const { host, ip, check } of sources) {
                 if (ip === undefined) continue;
                 const result = await spf({ ip, sender: `postmaster@${domain}`, helo: host.hostname, mta: "mailcontinuity-check", resolver: options.resolver as never });
                 const status = result.status.result;
-                if (status === "pass") add(`SPF ${host.hostname}`, "ok", `${ip} passes for ${domain}`);
+                if (status === "pass") add(check, "ok", `${ip} passes for ${domain}`);
                 else
                     add(
-                        `SPF ${host.hostname}`,
+                        check,
                         "problem",
                         `${ip} gets ${status} for ${domain}${result.info ? ` (${result.info})` : ""}`,
                         "mail this host sends for the domain (bounces, forwarded mail) fails SPF and, with DMARC, may be refused",

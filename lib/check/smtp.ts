@@ -33,11 +33,16 @@ function said(reply: Reply): string {
 const WHEN_DOWN: Record<ExpectedMxHost["role"], { meaning: string; action: string }> = {
     primary: { meaning: "the primary does not take mail: the relays queue it (nothing is lost) until it is back", action: "the runbook's troubleshooting step; the relays' queues show what waits" },
     relay: { meaning: "this backup MX cannot take mail for the domain when it is needed", action: "check the relay's host and container (docker ps, docker logs)" },
+    partner: { meaning: "this backup MX (a partner's) cannot take mail for the domain when it is needed", action: "tell the partner (its contact, below); the stack cannot reach its host" },
     site: { meaning: "the switch (the primary) holds this site's users' mail until the server is back", action: "the site's server; when it answers again, postqueue -f on the switch delivers at once" },
 };
 
 export async function checkMxHost(expectation: Expectation, host: ExpectedMxHost, address: string | null, options: SmtpOptions = DEFAULT_SMTP_OPTIONS): Promise<Finding[]> {
-    const subject = host.priority === null ? `${host.hostname} (${host.role} server)` : `${host.hostname} (MX ${host.priority}, ${host.role})`;
+    const subject =
+        host.priority === null ? `${host.hostname} (${host.role} server)` : host.partner !== undefined ? `${host.hostname} (MX ${host.priority}, ${host.partner.organisation}'s)` : `${host.hostname} (MX ${host.priority}, ${host.role})`;
+    // A partner's MX is checked like ours; what to do about it goes through its contact, never `pulumi up`.
+    const tell = (what: string) => (host.partner === undefined ? what : `tell ${host.partner.contact} (${host.partner.organisation}): ${what}`);
+    const down = host.partner === undefined ? WHEN_DOWN[host.role] : { ...WHEN_DOWN[host.role], action: tell("its MX does not take mail") };
     const findings: Finding[] = [];
     const add = (check: string, severity: Finding["severity"], detail: string, meaning?: string, action?: string) =>
         findings.push({ area: "smtp", subject, where: address ?? "", check, severity, detail, ...(meaning ? { meaning } : {}), ...(action ? { action } : {}) });
@@ -51,7 +56,7 @@ export async function checkMxHost(expectation: Expectation, host: ExpectedMxHost
         session = await SmtpSession.open(address, options.port ?? 25, options.timeoutMs);
         const greeting = await session.reply();
         if (greeting.code !== 220) {
-            add("greeting", "problem", `greets with ${said(greeting)}`, WHEN_DOWN[host.role].meaning, WHEN_DOWN[host.role].action);
+            add("greeting", "problem", `greets with ${said(greeting)}`, down.meaning, down.action);
             return findings;
         }
         add("greeting", "ok", said(greeting));
@@ -74,17 +79,19 @@ export async function checkMxHost(expectation: Expectation, host: ExpectedMxHost
             const tls = await session.upgrade(host.hostname, options.ca);
             add("STARTTLS", "ok", `${tls.protocol ?? "TLS"}`);
             if (tls.authorized) {
-                add("certificate", "ok", `CN ${tls.subject}, issued by ${tls.issuer}, valid until ${tls.validTo}`);
+                const overdue = renewalOverdue(tls.validTo, host.partner === undefined ? expectation.topology.tls.acme?.renewDaysBefore : undefined);
+                if (overdue === undefined) add("certificate", "ok", `CN ${tls.subject}, issued by ${tls.issuer}, valid until ${tls.validTo}`);
+                else add("certificate", overdue.severity, `CN ${tls.subject}, issued by ${tls.issuer}, expires in ${overdue.daysLeft} days (${tls.validTo})`, overdue.meaning, "look at the host's renewal: a relay's status port (tls: ...) and log, the primary's `journalctl -u mailcontinuity-acme`");
             } else if (tls.selfSigned) {
                 add(
                     "certificate",
                     enforce ? "problem" : "warning",
                     `self-signed (CN ${tls.subject || "none"}): TLS works, but no one can verify it is ${host.hostname}`,
                     enforce ? "senders enforcing MTA-STS will not deliver to this host" : "encrypted, but not authenticated; the MTA-STS policy must stay at testing",
-                    "give the host a CA-signed certificate for its name",
+                    tell("give the host a CA-signed certificate for its name"),
                 );
             } else {
-                add("certificate", enforce ? "problem" : "warning", `not valid for ${host.hostname}: ${tls.error} (CN ${tls.subject}, issuer ${tls.issuer}, until ${tls.validTo})`, "senders that verify certificates will not deliver here", "renew the certificate, or issue one with this host's name");
+                add("certificate", enforce ? "problem" : "warning", `not valid for ${host.hostname}: ${tls.error} (CN ${tls.subject}, issuer ${tls.issuer}, until ${tls.validTo})`, "senders that verify certificates will not deliver here", tell("renew the certificate, or issue one with this host's name"));
             }
             const again = await session.command(`EHLO ${helo}`);
             if (again.code !== 250) {
@@ -100,8 +107,8 @@ export async function checkMxHost(expectation: Expectation, host: ExpectedMxHost
         const outside = `postmaster@${relayTestDomain(expectation.domains)}`;
         const relay = await session.command(`RCPT TO:<${outside}>`);
         if (relay.code >= 500) add("relay test", "ok", `RCPT TO:<${outside}> refused: ${said(relay)}`);
-        else if (relay.code >= 400) add("relay test", "warning", `RCPT TO:<${outside}> answered ${said(relay)} (a temporary refusal)`, "it does not relay now, but a 4xx invites the sender to try again", "relay restrictions should refuse with 5xx (reject_unauth_destination)");
-        else add("relay test", "problem", `RCPT TO:<${outside}> ACCEPTED: ${said(relay)}`, "an open relay: spammers will use it and the host will be blocklisted", "stop it now: reject_unauth_destination, relay_domains only the stack's domains");
+        else if (relay.code >= 400) add("relay test", "warning", `RCPT TO:<${outside}> answered ${said(relay)} (a temporary refusal)`, "it does not relay now, but a 4xx invites the sender to try again", tell("relay restrictions should refuse with 5xx (reject_unauth_destination)"));
+        else add("relay test", "problem", `RCPT TO:<${outside}> ACCEPTED: ${said(relay)}`, "an open relay: spammers will use it and the host will be blocklisted", tell("stop it now: reject_unauth_destination, relay_domains only the stack's domains"));
         for (const domain of expectation.domains) {
             const { listed, refusesUnknown } = recipientsToTry(expectation.topology, domain);
             if (refusesUnknown) {
@@ -114,7 +121,7 @@ export async function checkMxHost(expectation: Expectation, host: ExpectedMxHost
                         r.code >= 400 ? "warning" : "problem",
                         `RCPT TO:<${unknown}> answered ${said(r)}`,
                         r.code >= 400 ? "senders of misaddressed mail retry instead of getting a bounce at once" : "it accepts mail for anyone and must bounce it later (backscatter to forged senders)",
-                        "the relay's recipient list or the primary's tables do not match the stack: pulumi up applies them",
+                        host.partner === undefined ? "the relay's recipient list or the primary's tables do not match the stack: pulumi up applies them" : tell("install our current recipient table (npm run partner-config writes it)"),
                     );
             }
             if (listed !== null) {
@@ -126,7 +133,7 @@ export async function checkMxHost(expectation: Expectation, host: ExpectedMxHost
                         r.code >= 500 ? "problem" : "warning",
                         `RCPT TO:<${listed}> answered ${said(r)}`,
                         r.code >= 500 ? "mail for a valid recipient is refused at this host: senders get a bounce" : "mail for a valid recipient waits at the sender",
-                        "the host's recipient table lacks the address: pulumi up applies the stack's recipients",
+                        host.partner === undefined ? "the host's recipient table lacks the address: pulumi up applies the stack's recipients" : tell("install our current recipient table (npm run partner-config writes it)"),
                     );
             }
         }
@@ -137,11 +144,25 @@ export async function checkMxHost(expectation: Expectation, host: ExpectedMxHost
             "connection",
             "problem",
             `${address}:${options.port ?? 25}: ${message}`,
-            WHEN_DOWN[host.role].meaning,
-            WHEN_DOWN[host.role].action,
+            down.meaning,
+            down.action,
         );
     } finally {
         session?.close();
     }
     return findings;
+}
+
+/**
+ * Whether a verified certificate should have been renewed by now. ACME renews renewDaysBefore days
+ * ahead, twice a day: three days past that, the renewal is failing, and the primary has no queue
+ * status to say so (a relay's does), so this finding is how a checker run on a timer raises it.
+ */
+export function renewalOverdue(validTo: string, renewDaysBefore: number | undefined, now: Date = new Date()): { severity: Finding["severity"]; daysLeft: number; meaning: string } | undefined {
+    const end = Date.parse(validTo);
+    if (Number.isNaN(end)) return undefined;
+    const daysLeft = Math.floor((end - now.getTime()) / 86_400_000);
+    if (daysLeft <= 7) return { severity: "problem", daysLeft, meaning: "when it expires, senders that verify (MTA-STS enforce, the relays) stop delivering here" };
+    if (renewDaysBefore !== undefined && daysLeft < renewDaysBefore - 3) return { severity: "warning", daysLeft, meaning: `ACME renews ${renewDaysBefore} days ahead: the renewal is failing` };
+    return undefined;
 }

@@ -6,8 +6,14 @@ import type { Plan, PlannedRecord } from "./report";
 import { durationSeconds } from "../topology/rules";
 
 export interface Warning {
-    kind: "holds-mail" | "instance-replaced" | "mx-removed" | "providers-differ" | "recipient-removed" | "queue-lifetime-shortened";
+    kind: "holds-mail" | "instance-replaced" | "mx-removed" | "providers-differ" | "recipient-removed" | "queue-lifetime-shortened" | "partner-action";
     message: string;
+}
+
+/** A stack output that is added, removed or whose value changes (what `pulumi preview` lists under Outputs). */
+export interface OutputChange {
+    name: string;
+    change: "added" | "removed" | "changed";
 }
 
 export interface DnsChange {
@@ -21,7 +27,8 @@ export interface DnsChange {
 export interface MxRow {
     priority: number;
     host: string;
-    address: string;
+    /** null: a partner's MX known only to its own DNS. */
+    address: string | null;
     role: string;
 }
 
@@ -37,6 +44,8 @@ export interface DiffReport {
     unchanged: number;
     dns: DnsChange[];
     mx: { before: MxRow[]; after: MxRow[] };
+    /** Outputs whose value changes, by name. */
+    outputs: OutputChange[];
 }
 
 /** What holds mail, or what others point at: never to be replaced or deleted by surprise. */
@@ -96,6 +105,61 @@ function dnsChanges(before: PlannedRecord[], after: PlannedRecord[]): DnsChange[
 interface RawTopology {
     recipients?: string[];
     queueLifetime?: string;
+    relays?: { hostname?: string; placement?: { kind?: string; organisation?: string; contact?: string } }[];
+}
+
+/** The partnerConfig output: per partner's MX, what it installs (lib/render/partner.ts). */
+type PartnerConfigOutput = Record<string, { recipients?: string }>;
+
+/** The addresses a recipient table lists (`alice@example.com OK`; comments skipped). */
+function tableAddresses(table: string | undefined): Set<string> {
+    return new Set(
+        (table ?? "")
+            .split("\n")
+            .filter((l) => l.trim() !== "" && !l.startsWith("#"))
+            .map((l) => l.split(/\s+/)[0]),
+    );
+}
+
+function outputChanges(before: Plan, after: Plan): OutputChange[] {
+    const names = [...new Set([...Object.keys(before.outputs), ...Object.keys(after.outputs)])].sort();
+    return names.flatMap((name): OutputChange[] => {
+        const [b, a] = [before.outputs[name], after.outputs[name]];
+        if (b === undefined && a === undefined) return [];
+        if (b === undefined) return [{ name, change: "added" }];
+        if (a === undefined) return [{ name, change: "removed" }];
+        return JSON.stringify(b) === JSON.stringify(a) ? [] : [{ name, change: "changed" }];
+    });
+}
+
+/**
+ * A partner's MX takes our recipients from a table its operator installs (README "Partner MX"): a new
+ * or changed table is a step outside `pulumi up`, and until it is taken, new recipients get 550 there.
+ */
+function partnerWarnings(stack: string, before: Plan, after: Plan): Warning[] {
+    const [b, a] = [(before.outputs.partnerConfig ?? {}) as PartnerConfigOutput, (after.outputs.partnerConfig ?? {}) as PartnerConfigOutput];
+    const relays = topologyOf(after).relays ?? [];
+    const warnings: Warning[] = [];
+    for (const host of Object.keys(a).sort()) {
+        const [old, now] = [b[host]?.recipients, a[host].recipients];
+        if (old === now) continue;
+        const placement = relays.find((r) => r.hostname?.toLowerCase() === host)?.placement;
+        const who = placement?.contact !== undefined ? `${placement.contact} (${placement.organisation ?? "the partner"})` : "the partner";
+        const handOver = `\`npm run partner-config -- --stack ${stack}\` writes it; send it to ${who}`;
+        if (old === undefined) {
+            warnings.push({ kind: "partner-action", message: `partner's MX ${host} is new: it relays for us only once its operator installs our configuration (${handOver}); until then it refuses our mail` });
+            continue;
+        }
+        const [was, is] = [tableAddresses(old), tableAddresses(now)];
+        const added = [...is].filter((r) => !was.has(r)).sort();
+        const removed = [...was].filter((r) => !is.has(r)).sort();
+        const change = [...added.map((r) => `+${r}`), ...removed.map((r) => `-${r}`)].join(", ");
+        warnings.push({
+            kind: "partner-action",
+            message: `partner's MX ${host} needs the new recipient table (${change || "its text changed"}); ${handOver}. Until it is installed there${added.length > 0 ? `, ${added.join(", ")} get 550` : ""}${added.length > 0 && removed.length > 0 ? " and" : ""}${removed.length > 0 ? `, ${removed.join(", ")} still accepted` : ""}`,
+        });
+    }
+    return warnings;
 }
 
 function topologyOf(plan: Plan): RawTopology {
@@ -148,6 +212,7 @@ function warningsFor(before: Plan, after: Plan, resources: ResourceChange[], new
             warnings.push({ kind: "queue-lifetime-shortened", message: `queue lifetime shortened from ${qb} to ${qa}: mail held at the relays bounces sooner` });
         }
     }
+    warnings.push(...partnerWarnings(after.stack, before, after));
     return warnings;
 }
 
@@ -164,6 +229,7 @@ export function buildDiffReport(stack: string, base: string, before: Plan | null
         unchanged: all.length - resources.length,
         dns: dnsChanges(old.dns, after.dns),
         mx: { before: (old.outputs.mxTable as MxRow[] | undefined) ?? [], after: (after.outputs.mxTable as MxRow[] | undefined) ?? [] },
+        outputs: outputChanges(old, after),
     };
 }
 
@@ -205,7 +271,10 @@ export function formatDiffMarkdown(report: DiffReport): string {
         const rows = report.dns.map((d) => `| ${d.provider} | ${d.name} | ${d.type} | ${cell(d.before ?? "–")} | ${cell(d.after ?? "–")} |`);
         out.push(...details(`${rows.length} DNS records change`, ["| provider | name | type | before | after |", "|---|---|---|---|---|", ...rows]), "");
     }
-    const mx = (rows: MxRow[]) => rows.map((m) => `${m.priority} ${m.host} (${m.address})`).join(", ") || "–";
+    const mx = (rows: MxRow[]) => rows.map((m) => `${m.priority} ${m.host} (${m.address ?? "its own DNS"}${m.role === "partner" ? ", partner" : ""})`).join(", ") || "–";
     out.push("**MX**", "", "| | hosts |", "|---|---|", `| before | ${mx(report.mx.before)} |`, `| after | ${mx(report.mx.after)} |`, "");
+    // Old reports (and plans) have no outputs: read as none.
+    const outputs = report.outputs ?? [];
+    out.push(`**Outputs**: ${outputs.length === 0 ? "none change." : outputs.map((o) => `\`${o.name}\` ${o.change}`).join(", ") + "."}`, "");
     return out.join("\n");
 }

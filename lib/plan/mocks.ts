@@ -47,6 +47,11 @@ function documentationAddress(name: string): string {
     return `203.0.113.${(parseInt(hash(name).slice(0, 4), 16) % 250) + 2}`;
 }
 
+/** 2001:db8::/32 (RFC 3849): an IPv6 address that can never be mistaken for a real one either. */
+function documentationIpv6(name: string): string {
+    return `2001:db8:${hash(name).slice(0, 4).replace(/^0+(?=.)/, "")}::25`;
+}
+
 /**
  * A secret input as the plan shows it: hidden, with a short digest of its value so that a diff of two
  * plans still sees that it changed (as `pulumi preview` does), without showing what it is.
@@ -111,8 +116,12 @@ function fakeState(type: string, name: string, inputs: Record<string, unknown>, 
         }
         case "aws:ebs/volume:Volume":
             return { id: `vol-${h.slice(0, 17)}`, state: inputs };
-        case "aws:ec2/instance:Instance":
-            return { id: `i-${h.slice(0, 17)}`, state: inputs };
+        case "aws:ec2/instance:Instance": {
+            // ipv6AddressCount addresses from the subnet's block: known only once the instance exists.
+            const count = Number(inputs.ipv6AddressCount ?? 0);
+            const ipv6Addresses = Array.from({ length: count }, (_, i) => documentationIpv6(`${name} ${provider} ${i}`));
+            return { id: `i-${h.slice(0, 17)}`, state: count > 0 ? { ...inputs, ipv6Addresses } : inputs };
+        }
         case "aws:route53/zone:Zone": {
             const n = parseInt(h.slice(0, 3), 16);
             const nameServers = [`ns-${n}.awsdns-${n % 64}.com`, `ns-${n + 1}.awsdns-${n % 64}.net`, `ns-${n + 2}.awsdns-${n % 64}.org`, `ns-${n + 3}.awsdns-${n % 64}.co.uk`];
@@ -179,11 +188,18 @@ const CALLS: Record<string, (inputs: Record<string, unknown>) => Record<string, 
         const id = (inputs.snapshotIds as string[] | undefined)?.[0] ?? "snap-0mock";
         return { id, snapshotId: id, encrypted: true, volumeSize: 8, state: "completed" };
     },
-    "aws:ec2/getSubnet:getSubnet": (inputs) => ({
-        id: inputs.id,
-        availabilityZone: "mock-zone-b",
-        vpcId: `vpc-${hash(String(inputs.id)).slice(0, 17)}`,
-    }),
+    // A configured subnet, or the zone's default one (a filter on default-for-az): found, with an IPv6
+    // block, because the offline plan cannot ask AWS whether it has one (the preview does).
+    "aws:ec2/getSubnet:getSubnet": (inputs) => {
+        const id = inputs.id ?? `subnet-${hash(JSON.stringify(inputs.filters ?? [])).slice(0, 17)}`;
+        const zone = ((inputs.filters as { name: string; values: string[] }[] | undefined) ?? []).find((f) => f.name === "availability-zone")?.values[0];
+        return {
+            id,
+            availabilityZone: zone ?? "mock-zone-b",
+            vpcId: `vpc-${hash(String(inputs.id)).slice(0, 17)}`,
+            ipv6CidrBlock: `2001:db8:${hash(String(id)).slice(0, 4).replace(/^0+(?=.)/, "")}::/64`,
+        };
+    },
     "cloudflare:index/getZone:getZone": (inputs) => ({
         zoneId: inputs.zoneId,
         id: inputs.zoneId,

@@ -17,9 +17,13 @@ const TF_AWS = "hashicorp/terraform-provider-aws internal/service";
 export const REPLACEMENT_RULES: Record<string, ReplacementRule> = {
     "aws:ec2/instance:Instance": {
         // instanceType also replaces when the old and new types share no architecture (t3 -> t4g): see diff.ts.
-        replaceOn: ["ami", "availabilityZone", "subnetId", "rootBlockDevice.encrypted", "rootBlockDevice.kmsKeyId", "keyName", "privateIp"],
+        // ipv6AddressCount (placement.ipv6) updates in place: AssignIpv6Addresses/UnassignIpv6Addresses on the
+        // primary network interface, no stop (hashicorp/terraform-provider-aws#36308, v5.41, which closed #33707
+        // "Adding ipv6_address_count forces replacement"; #43158 recomputes ipv6_addresses after it). An
+        // explicit ipv6Addresses list still replaces (ForceNewIf); the stack never sets one.
+        replaceOn: ["ami", "availabilityZone", "subnetId", "rootBlockDevice.encrypted", "rootBlockDevice.kmsKeyId", "keyName", "privateIp", "ipv6Addresses"],
         stopStartOn: ["instanceType", "userData", "userDataBase64"],
-        source: `${TF_AWS}/ec2/ec2_instance.go (ForceNew; customdiff.ForceNewIf instance_type on no common architecture; iam_instance_profile and metadata_options in place, AssociateIamInstanceProfile and ModifyInstanceMetadataOptions); SDK instance.d.ts: "Updates to this field will trigger a stop/start of the EC2 instance"`,
+        source: `${TF_AWS}/ec2/ec2_instance.go (ForceNew; customdiff.ForceNewIf instance_type on no common architecture, and ipv6_addresses when given; ipv6_address_count, iam_instance_profile and metadata_options in place, AssignIpv6Addresses, AssociateIamInstanceProfile and ModifyInstanceMetadataOptions); SDK instance.d.ts: "Updates to this field will trigger a stop/start of the EC2 instance"`,
     },
     "aws:ebs/volume:Volume": {
         replaceOn: ["availabilityZone", "encrypted", "kmsKeyId", "snapshotId", "multiAttachEnabled"],

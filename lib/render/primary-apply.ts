@@ -16,7 +16,15 @@ export interface PrimaryApplyOptions extends PrimaryPostfixOptions {
     etrnScriptPath?: string;
     /** Where OpenDKIM's files are and how it restarts (default: Debian's, through systemd). */
     openDkim?: OpenDkimHost;
+    /**
+     * How Postfix restarts when the addresses it listens on change (inet_protocols, inet_interfaces),
+     * which a reload does not apply. Default: systemd's unit (POSTFIX_RESTART).
+     */
+    postfixRestart?: string;
 }
+
+/** Debian's Postfix under systemd: postfix.service restarts its instance, postfix@-.service. */
+export const POSTFIX_RESTART = "systemctl restart postfix";
 
 /** OpenDKIM on a host: its files, and the command that (re)starts it with them. */
 export interface OpenDkimHost {
@@ -48,6 +56,8 @@ export function renderPrimaryApply(topology: Topology, options: PrimaryApplyOpti
         'staged=$(mktemp -d "${TMPDIR:-/tmp}/mailcontinuity-postfix.XXXXXX")',
         'trap \'rm -rf "$staged"\' EXIT',
         'cp "$conf/main.cf" "$conf/master.cf" "$staged/"',
+        // What Postfix listens on: a reload applies everything else, a change of these needs a restart.
+        'listening_before=$(postconf -c "$conf" -h inet_protocols inet_interfaces | tr "\\n" " ")',
         ...postfix.mainCf.map(([k, v]) => `postconf -c "$staged" -e ${shellQuote(`${k}=${v}`)}`),
         ...postfix.removed.map((k) => `postconf -c "$staged" -X ${shellQuote(k)}`),
         'postfix -c "$staged" check',
@@ -58,7 +68,11 @@ export function renderPrimaryApply(topology: Topology, options: PrimaryApplyOpti
     lines.push(
         `postfix -c "$conf" check`,
         // Not running means the mail volume is not mounted (fail closed); it starts with this config.
-        `if postfix -c "$conf" status 2>/dev/null; then postfix -c "$conf" reload; else echo "mailcontinuity: postfix is not running; the configuration waits for its start"; fi`,
+        'listening_after=$(postconf -c "$conf" -h inet_protocols inet_interfaces | tr "\\n" " ")',
+        `if ! postfix -c "$conf" status 2>/dev/null; then echo "mailcontinuity: postfix is not running; the configuration waits for its start"`,
+        // A few seconds without port 25 (senders retry, relays hold): only when IPv6 is turned on or off.
+        `elif [ "$listening_before" != "$listening_after" ]; then echo "mailcontinuity: postfix listens on $listening_after now (was $listening_before): restarting it"; ${options.postfixRestart ?? POSTFIX_RESTART}`,
+        `else postfix -c "$conf" reload; fi`,
         `echo ${shellQuote(`mailcontinuity: primary configuration applied: ${topology.recipients.length} recipients, ${topology.relays.length} relays`)}`,
         "",
     );
@@ -74,8 +88,8 @@ function ensureOpenDkimInstalled(): string[] {
     return [
         "if [ ! -x /usr/sbin/opendkim ]; then",
         '    echo "mailcontinuity: installing opendkim"',
-        "    apt-get update -q",
-        "    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends -o DPkg::Lock::Timeout=300 opendkim",
+        "    apt-get update -q -o DPkg::Lock::Timeout=600",
+        "    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends -o DPkg::Lock::Timeout=600 opendkim",
         "fi",
     ];
 }

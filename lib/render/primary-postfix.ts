@@ -4,9 +4,10 @@ import type { Topology } from "../topology/schema";
 import { OPENDKIM_MILTER } from "./dkim";
 import { MAILBOX_BASE, MAILBOX_UID, MESSAGE_SIZE_LIMIT, virtualMailboxTable } from "./maildirs";
 import { switchTransportTable } from "./sites";
+import { hasIpv6 } from "../topology/placement";
 
 export interface PrimaryPostfixOptions {
-    /** Public addresses of the relays, trusted to hand over queued mail. */
+    /** Public addresses of the relays, trusted to hand over queued mail (IPv4, and IPv6 where they have one). */
     relayAddresses: readonly string[];
     configDir?: string;
     mailboxBase?: string;
@@ -28,7 +29,10 @@ export interface PrimaryPostfixConfig {
 
 export function renderPrimaryPostfix(topology: Topology, options: PrimaryPostfixOptions): PrimaryPostfixConfig {
     const dir = options.configDir ?? "/etc/postfix";
-    const relayClients = options.relayAddresses.map((a) => `${a}/32\tOK`).join("\n");
+    // One host each: /32 for IPv4, /128 for IPv6 (Postfix's cidr table takes IPv6 networks unbracketed).
+    const relayClients = options.relayAddresses.map((a) => `${a}/${a.includes(":") ? 128 : 32}\tOK`).join("\n");
+    // Postfix on both families when the primary has an IPv6 address (its AAAA is published).
+    const ipv6 = hasIpv6(topology.primary.placement);
     const trustRelays = `check_client_access cidr:${dir}/relay_clients.cidr`;
     // The mail switch: site users' mail goes on to their site's server (lib/render/sites.ts).
     const transport = switchTransportTable(topology);
@@ -50,7 +54,11 @@ export function renderPrimaryPostfix(topology: Topology, options: PrimaryPostfix
             ["mydestination", "localhost"],
             ["mynetworks", "127.0.0.0/8"],
             ["inet_interfaces", "all"],
-            ["inet_protocols", "ipv4"],
+            ["inet_protocols", ipv6 ? "all" : "ipv4"],
+            // Its outgoing mail (users' mail, bounces) goes over IPv4 first where a destination has both:
+            // the address with reverse DNS (an Elastic IP's PTR; AWS sets none for an instance's IPv6
+            // address), which receivers such as Gmail require of IPv6 senders. IPv6 when IPv4 fails.
+            ...(ipv6 ? ([["smtp_address_preference", "ipv4"]] as [string, string][]) : []),
             ["smtpd_banner", "$myhostname ESMTP"],
             ["biff", "no"],
             ["message_size_limit", String(MESSAGE_SIZE_LIMIT)],

@@ -2,10 +2,10 @@
 // can pass Pulumi outputs (Elastic IPs) and the lab and tests plain strings.
 import { createHash } from "node:crypto";
 import type { Topology } from "../topology/schema";
-import { domainOfRecipient, mailHosts, slug, zoneOf } from "../topology/placement";
+import { configuredIpv6, domainOfRecipient, hasIpv6, mailHosts, slug, zoneOf } from "../topology/placement";
 import { acmeChallengeTarget, acmeChallengeZone, publishedDkimSelectors } from "../topology/tls";
 
-export type RecordType = "A" | "MX" | "TXT" | "NS" | "CNAME";
+export type RecordType = "A" | "AAAA" | "MX" | "TXT" | "NS" | "CNAME";
 
 /**
  * What a record is for, so that its resource is named by what it is: a change of content or priority is
@@ -73,6 +73,12 @@ export interface RecordSetExtras<Address> {
     dkimRecord?: (selector: string) => Address;
     /** The host name serving https://mta-sts.<domain>/ (the stack's MTA-STS site). */
     mtaStsTarget?: Address;
+    /**
+     * The IPv6 address of a host that has one (placement.ts hasIpv6): an EC2 host's is assigned at deploy
+     * time, so only this knows it; an external or Docker host's is its `address6`, used when this is not
+     * given or has none for it.
+     */
+    ipv6AddressOf?: (hostname: string) => Address | undefined;
 }
 
 export function buildRecordSet<Address = string>(
@@ -85,6 +91,11 @@ export function buildRecordSet<Address = string>(
     const reports = dmarcReportAddress(topology);
     const reportDomain = domainOfRecipient(reports.toLowerCase());
     const challengeZone = acmeChallengeZone(topology);
+    // An AAAA record beside the A record of every host with an IPv6 address. The SPF records need nothing
+    // more: `mx` and `a` match an IPv6 sender against the AAAA records of the same names (RFC 7208 5.3,
+    // 5.4: "AAAA lookups" for an IPv6 <ip>), so `v=spf1 mx ~all` and a host's `v=spf1 a -all` cover both.
+    const ipv6Of = (hostname: string, placement: Parameters<typeof hasIpv6>[0]): string | Address | undefined =>
+        hasIpv6(placement) ? (extras.ipv6AddressOf?.(hostname) ?? configuredIpv6(placement)) : undefined;
     for (const zone of topology.domains) {
         for (const host of mailHosts(topology)) {
             records.push({ zone, role: `to-${slug(host.hostname)}`, name: zone, type: "MX", ttl, content: host.hostname, priority: host.priority });
@@ -112,7 +123,19 @@ export function buildRecordSet<Address = string>(
         const zone = zoneOf(host.hostname, topology.domains);
         if (zone === undefined) continue; // outside every managed zone: allowed only by override
         const addressTtl = host === topology.primary ? Math.min(ttl, CLIENT_ACCESS_TTL_SECONDS) : ttl;
+        const placement = host.placement;
+        if (placement.kind === "partner") {
+            // A partner's MX named in our zone: its A records are the addresses it gave (one or more, so each
+            // is a member of the set), its HELO name's SPF covers them, and it gets no ACME CNAME: its
+            // certificate is its own business.
+            placement.addresses.forEach((address, member) => records.push({ zone, role: "address", name: host.hostname, type: "A", ttl, content: address, member }));
+            placement.addresses6.forEach((address, member) => records.push({ zone, role: "address", name: host.hostname, type: "AAAA", ttl, content: address, member }));
+            records.push({ zone, role: "spf", name: host.hostname, type: "TXT", ttl, content: "v=spf1 a -all" });
+            continue;
+        }
         records.push({ zone, role: "address", name: host.hostname, type: "A", ttl: addressTtl, content: addressOf(host.hostname) });
+        const address6 = ipv6Of(host.hostname, placement);
+        if (address6 !== undefined) records.push({ zone, role: "address", name: host.hostname, type: "AAAA", ttl: addressTtl, content: address6 });
         // Bounces from a relay carry an empty sender, so receivers check SPF against its HELO name.
         records.push({ zone, role: "spf", name: host.hostname, type: "TXT", ttl, content: "v=spf1 a -all" });
         if (challengeZone !== undefined) {
@@ -131,6 +154,8 @@ export function buildRecordSet<Address = string>(
         if (site.server === undefined || zone === undefined) continue;
         const placement = site.server.placement;
         records.push({ zone, role: "address", name: site.server.hostname, type: "A", ttl, content: placement.kind === "aws" ? addressOf(site.server.hostname) : placement.address });
+        const address6 = ipv6Of(site.server.hostname, placement);
+        if (address6 !== undefined) records.push({ zone, role: "address", name: site.server.hostname, type: "AAAA", ttl, content: address6 });
     }
     return records;
 }

@@ -2,6 +2,7 @@
 // recipients file that RELAY_RECIPIENTS names. Both targets (Docker/EC2 and the lab) use this.
 import type { Relay, Topology } from "../topology/schema";
 import { relayToPrimaryTls } from "../topology/tls";
+import { hasIpv6 } from "../topology/placement";
 import { acmeEnvironment } from "./acme";
 
 export const RECIPIENTS_PATH = "/etc/relay/recipients";
@@ -26,6 +27,9 @@ export function relayEnvironment(topology: Topology, relay: Relay, recipientsPat
         RELAY_RECIPIENTS: recipientsPath,
         QUEUE_LIFETIME: topology.queueLifetime,
         STATUS_PORT: String(RELAY_STATUS_PORT),
+        // Postfix on both families when the relay's host has an IPv6 address (its AAAA is published); only
+        // then, so a relay without one keeps its environment (and its container) as it was.
+        ...(hasIpv6(relay.placement) ? { INET_PROTOCOLS: "all" } : {}),
         // The relay's own certificate (tls.acme); the cloud adds the challenge zone and its credential.
         ...acmeEnvironment(topology, relay.hostname),
         // Only when the topology says something about TLS: a stack without a tls section keeps the image's

@@ -2,7 +2,8 @@
 // component names it), and the alarms with where they go. Only what the topology fixes is a fact here;
 // addresses and ids that exist only after a deployment (Elastic IPs, ARNs, instance ids) are never read.
 import type { Plan, PlannedResource } from "../plan/report";
-import type { Relay, Topology } from "../topology/schema";
+import type { Topology } from "../topology/schema";
+import { ownRelays, type OwnRelay } from "../topology/placement";
 import { ADMIN_USER } from "../render/cloud-init";
 import { parseSshUrl } from "../topology/ssh-url";
 
@@ -12,7 +13,7 @@ const SUBSCRIPTION_TYPE = "aws:sns/topicSubscription:TopicSubscription";
 const AWS_PROVIDER_TYPE = "pulumi:providers:aws";
 
 export interface RelayAccess {
-    relay: Relay;
+    relay: OwnRelay;
     /** The container's name, as the relay's docker.Container resource declares it. */
     container: string;
     /** Runs one command in the relay's container: `docker -H <host> exec <container>` or its EC2 form. */
@@ -29,9 +30,9 @@ export function sshLogin(url: string): string {
     return `ssh ${target.port === 22 ? "" : `-p ${target.port} `}${target.user}@${target.host}`;
 }
 
-/** How to reach each relay's container, from the plan's container resources. */
+/** How to reach each relay's container, from the plan's container resources (a partner's MX has none). */
 export function relayAccess(plan: Plan, topology: Topology): RelayAccess[] {
-    return [...topology.relays]
+    return [...ownRelays(topology)]
         .sort((a, b) => a.priority - b.priority)
         .map((relay) => {
             const found = plan.resources.filter((r) => r.type === CONTAINER_TYPE && r.inputs.hostname === relay.hostname);

@@ -4,7 +4,8 @@
 import type { Plan, PlannedRecord } from "../plan/report";
 import type { MailHost, Topology } from "../topology/schema";
 import { parseTopology } from "../topology/validate";
-import { mailHosts, zoneOf } from "../topology/placement";
+import { isPartner, mailHosts, partnerRelays, zoneOf, type PartnerRelay } from "../topology/placement";
+import { recipientsToTry } from "../check/expectation";
 import { ADMIN_USER, ETRN_INTERVAL, MAIL_MOUNT, RELAY_QUEUE_MOUNT } from "../render/cloud-init";
 import { ETRN_SCRIPT_PATH } from "../render/primary-apply";
 import { SNAPSHOT_TARGET_TAG } from "../render/mail-snapshots";
@@ -45,14 +46,22 @@ function list(items: readonly string[], limit = 12): string {
 
 /** A mail host's fixed address, or how to find it once deployed. */
 function addressOf(host: MailHost, stack: string): string {
-    return host.placement.kind === "aws" ? `its Elastic IP (known after deploy: ${code(`pulumi stack output --stack ${stack} hostAddresses`)})` : code(host.placement.address);
+    const p = host.placement;
+    if (p.kind === "partner") return p.addresses.length > 0 ? p.addresses.map(code).join(", ") : `its own DNS's (${code(`dig +short A ${host.hostname}`)})`;
+    return p.kind === "aws" ? `its Elastic IP (known after deploy: ${code(`pulumi stack output --stack ${stack} hostAddresses`)})` : code(p.address);
 }
 
 function runsOn(host: MailHost, relays: RelayAccess[]): string {
     const p = host.placement;
     if (p.kind === "aws") return `EC2 in ${p.region}`;
     if (p.kind === "external") return `your own server (${p.site.provider}, ${p.site.city}; not managed by the stack)`;
+    if (p.kind === "partner") return `${p.organisation}'s server (${p.software}; contact ${code(p.contact)}; not managed by the stack)`;
     return relays.find((r) => r.relay.hostname === host.hostname)!.where;
+}
+
+/** Every backup MX, ours and partners', by priority: where senders go while the primary is down. */
+function backups(c: Context): string[] {
+    return mailHosts(c.topology).filter((h) => h !== c.topology.primary).map((h) => h.hostname);
 }
 
 /** A postmaster address of a domain: what a probe names as its recipient. */
@@ -79,7 +88,7 @@ function header(c: Context): string[] {
 function glance(c: Context): string[] {
     const t = c.topology;
     const rows = mailHosts(t).map((h) => {
-        const role = h === t.primary ? "primary" : "relay";
+        const role = h === t.primary ? "primary" : isPartner(h) ? "partner's MX" : "relay";
         return `| ${h.priority} | ${code(h.hostname)} | ${role} | ${runsOn(h, c.relays)} | ${addressOf(h, c.stack)} |`;
     });
     return [
@@ -91,6 +100,9 @@ function glance(c: Context): string[] {
         "",
         `- Domains: ${list(t.domains)}.`,
         `- Recipients the relays accept (everything else gets 550): ${list(t.recipients)}.`,
+        ...partnerRelays(t).map(
+            (p) => `- ${code(p.hostname)} is ${p.placement.organisation}'s: it accepts these recipients from the configuration we hand over (${code(`npm run partner-config -- --stack ${c.stack}`)}), and keeps mail as long as its own queue lifetime says.`,
+        ),
         `- Queue lifetime: **${humanDuration(t.queueLifetime)}** (${code(t.queueLifetime)}). While the primary is down, senders deliver to the`,
         `  relays, which keep the mail that long and then bounce it to its sender with a notice.`,
         `- Alarms go by e-mail to ${code(t.alerts.email)} (SNS; the subscription must have been confirmed).`,
@@ -305,7 +317,32 @@ function relaySection(c: Context, r: RelayAccess): string[] {
 }
 
 function troubleshoot(c: Context): string[] {
-    return ["## 3. Troubleshoot", "", "Each mail host: how to reach it, and what to look at.", "", ...primarySection(c), ...c.relays.flatMap((r) => relaySection(c, r))];
+    return ["## 3. Troubleshoot", "", "Each mail host: how to reach it, and what to look at.", "", ...primarySection(c), ...c.relays.flatMap((r) => relaySection(c, r)), ...partnerRelays(c.topology).flatMap((p) => partnerSection(c, p))];
+}
+
+/** Another organisation's MX: nothing to log in to; what a sender sees, and whom to ask for the rest. */
+function partnerSection(c: Context, p: PartnerRelay): string[] {
+    const t = c.topology;
+    const { organisation, contact, software } = p.placement;
+    const domain = t.domains[0];
+    const { listed } = recipientsToTry(t, domain);
+    const queue = software === "postfix" ? "`postqueue -p` (and `postqueue -f` to deliver it now)" : "`mailq` (and `sendmail -q` to deliver it now)";
+    return [
+        `### ${p.hostname} (${organisation}'s MX, MX ${p.priority})`,
+        "",
+        `Run by ${organisation}, not by this stack: no container, no login, no queue health check (only its port 25 is`,
+        `watched). Ask ${code(contact)}: whether it is up, and what it holds for ${t.domains.map(code).join(", ")}: ${queue}.`,
+        "What a sender meets there, from here (a listed recipient must get 250, an unknown one 550; nothing is sent):",
+        "",
+        fence(PLAIN, [
+            ...(listed !== null ? [`swaks --server ${p.hostname} --to ${listed} --quit-after RCPT`] : []),
+            `swaks --server ${p.hostname} --to mc-runbook-unknown@${domain} --quit-after RCPT`,
+        ]),
+        "",
+        `An unknown-recipient answer for one of our recipients means ${organisation} has an older recipient table than the stack:`,
+        `send them the current one (${code(`npm run partner-config -- --stack ${c.stack}`)} writes it; README "Partner MX").`,
+        "",
+    ];
 }
 
 function etrn(c: Context): string[] {
@@ -328,6 +365,19 @@ function etrn(c: Context): string[] {
             RUNNABLE,
             c.relays.flatMap((r) => t.domains.map((d) => `curl -sS -X 'ETRN ${d}' smtp://${r.relay.hostname}`)),
         ),
+        "",
+    ];
+}
+
+/** A partner's MX delivers on its own retry schedule; ETRN (which a Postfix relaying for us accepts) or its operator shortens it. */
+function partnerFlush(c: Context): string[] {
+    const partners = partnerRelays(c.topology);
+    if (partners.length === 0) return [];
+    return [
+        `A partner's MX retries on its own schedule (Postfix: minutes, up to its maximal_backoff_time). To have it deliver now, ETRN`,
+        "(a Postfix that relays our domains accepts it; each should answer `250`), or ask its operator to flush its queue:",
+        "",
+        fence(PLAIN, partners.flatMap((p) => c.topology.domains.map((d) => `curl -sS -X 'ETRN ${d}' smtp://${p.hostname}`))),
         "",
     ];
 }
@@ -438,7 +488,7 @@ function fix(c: Context): string[] {
         "",
         `### The primary is down`,
         "",
-        `Mail is safe meanwhile: senders deliver to ${c.relays.map((r) => code(r.relay.hostname)).join(" and ")}, which keep it for ${lifetime}.`,
+        `Mail is safe meanwhile: senders deliver to ${backups(c).map(code).join(" and ")}, which keep it for ${lifetime}${partnerRelays(t).length > 0 ? " (a partner's MX as long as its own queue lifetime)" : ""}.`,
         "Fix the cause without haste, but well within that time.",
         "",
         ...primaryFix,
@@ -452,6 +502,7 @@ function fix(c: Context): string[] {
         "Or flush a relay's queue directly: one domain (`postqueue -s`), or everything (`postqueue -f`):",
         "",
         ...c.relays.flatMap((r) => [fence(RUNNABLE, [...t.domains.map((d) => `${r.exec} postqueue -s ${d}`), `${r.exec} postqueue -f`]), ""]),
+        ...partnerFlush(c),
         "Mail that still waits shows why in `recipients[].delay_reason` of `postqueue -j` (step 3).",
         "",
         "### A relay is down",
@@ -463,6 +514,7 @@ function fix(c: Context): string[] {
         ...c.relays.flatMap((r) => [fence(PLAIN, [`${r.docker} start ${r.container}`]), ""]),
         fence(PLAIN, [`pulumi preview --stack ${c.stack} --diff`, `pulumi up --stack ${c.stack}`]),
         "",
+        ...partnerRelays(t).flatMap((p) => [`${code(p.hostname)} is ${p.placement.organisation}'s: the stack cannot start it. Tell ${code(p.placement.contact)}.`, ""]),
         ...rebuild(c),
         ...sitesFix(c),
         "### One DNS provider fails",
@@ -483,6 +535,7 @@ function verify(c: Context): string[] {
         "- The relays' queues are empty (each prints `0`):",
         "",
         ...c.relays.flatMap((r) => [fence(RUNNABLE, [`${r.exec} postqueue -j | wc -l`]), ""]),
+        ...partnerRelays(c.topology).flatMap((p) => [`- ${p.placement.organisation} confirms that ${code(p.hostname)} holds nothing more for us (ask ${code(p.placement.contact)}).`, ""]),
         "- The alarms are back to OK (an OK mail arrives for each), and a test message from outside reaches a",
         "  mailbox on the primary:",
         "",

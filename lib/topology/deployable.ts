@@ -8,6 +8,7 @@ import { formatProblems } from "./validate";
 import type { Topology } from "./schema";
 import { domainOfRecipient, isWithinDomain } from "./placement";
 import { parseSshUrl } from "./ssh-url";
+import { isPublicIpv6 } from "./ipv6";
 
 // RFC 2606 and RFC 6761: names that can never be delegated to anyone.
 const RESERVED_DOMAINS = ["example.com", "example.net", "example.org"];
@@ -42,8 +43,9 @@ export function isReservedDomain(name: string): boolean {
     return RESERVED_TLDS.includes(tld) || RESERVED_DOMAINS.some((d) => isWithinDomain(name, d));
 }
 
+/** An IPv4 address outside the ranges above, or an IPv6 one outside documentation and special use (ipv6.ts). */
 export function isPublicAddress(address: string): boolean {
-    return isIPv4(address) && !unreachable.check(address, "ipv4");
+    return (isIPv4(address) && !unreachable.check(address, "ipv4")) || isPublicIpv6(address);
 }
 
 function publicAddress(path: (string | number)[], address: string, what: string): Problem[] {
@@ -62,10 +64,22 @@ export function deploymentProblems(topology: Topology): Problem[] {
     });
     if (topology.primary.placement.kind === "external") {
         problems.push(...publicAddress(["primary", "placement", "address"], topology.primary.placement.address, "the health check and the A record"));
+        const address6 = topology.primary.placement.address6;
+        if (address6 !== undefined) problems.push(...publicAddress(["primary", "placement", "address6"], address6, "the AAAA record"));
     }
     topology.relays.forEach((relay, i) => {
+        const placement = relay.placement;
+        if (placement.kind === "partner") {
+            placement.addresses.forEach((address, j) => problems.push(...publicAddress(["relays", i, "placement", "addresses", j], address, "the partner MX's health check and records")));
+            placement.addresses6.forEach((address, j) => problems.push(...publicAddress(["relays", i, "placement", "addresses6", j], address, "the partner MX's AAAA record")));
+            if (isReservedDomain(relay.hostname)) problems.push({ path: ["relays", i, "hostname"], message: `${relay.hostname} is a reserved name; give the partner MX's real hostname` });
+            const contactDomain = domainOfRecipient(placement.contact.toLowerCase());
+            if (isReservedDomain(contactDomain)) problems.push({ path: ["relays", i, "placement", "contact"], message: `${placement.contact} can never be reached (reserved domain); give the partner's real contact` });
+            return;
+        }
         if (relay.placement.kind !== "docker") return;
         problems.push(...publicAddress(["relays", i, "placement", "address"], relay.placement.address, "the health check and the A record"));
+        if (relay.placement.address6 !== undefined) problems.push(...publicAddress(["relays", i, "placement", "address6"], relay.placement.address6, "the AAAA record"));
         const { host } = parseSshUrl(relay.placement.host);
         if (isReservedDomain(host)) {
             problems.push({ path: ["relays", i, "placement", "host"], message: `${host} is a reserved name; give the Docker host's real SSH address` });

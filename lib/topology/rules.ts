@@ -1,7 +1,7 @@
 // Rules that span several fields. Each runs only on the sections it needs that parsed, so a file
 // with a bad `dns` section still hears about duplicate MX priorities in the same run.
 import { DURATION_RE, type Topology } from "./schema";
-import { domainOfRecipient, failureDomainOf, isWithinDomain, providerOf } from "./placement";
+import { domainOfRecipient, failureDomainOf, isWithinDomain, providerOf, zoneOf } from "./placement";
 
 export interface Problem {
     path: (string | number)[];
@@ -113,12 +113,29 @@ function hostnames(s: Sections): Problem[] {
     const addresses = new Map<string, string>();
     if (s.primary.placement.kind === "external") addresses.set(s.primary.placement.address, "the primary");
     s.relays.forEach((relay, i) => {
-        if (relay.placement.kind !== "docker") return;
-        const holder = addresses.get(relay.placement.address);
-        if (holder !== undefined) {
-            problems.push({ path: ["relays", i, "placement", "address"], message: `${relay.placement.address} is already used by ${holder}` });
+        const placement = relay.placement;
+        if (placement.kind === "partner") {
+            placement.addresses.forEach((address, j) => {
+                const holder = addresses.get(address);
+                if (holder !== undefined) problems.push({ path: ["relays", i, "placement", "addresses", j], message: `${address} is already used by ${holder}` });
+                addresses.set(address, `relays[${i}] (${placement.organisation})`);
+            });
+            // In one of our zones its A record is ours to publish, and nobody else can: without addresses it would not resolve.
+            const zone = s.domains === undefined ? undefined : zoneOf(relay.hostname, s.domains);
+            if (zone !== undefined && placement.addresses.length === 0) {
+                problems.push({
+                    path: ["relays", i, "placement", "addresses"],
+                    message: `${relay.hostname} is in ${zone}, whose records this stack publishes: give the partner MX's addresses for its A record (or use a hostname in the partner's own domain, with overrides.allowMxOutsideDomain: true)`,
+                });
+            }
+            return;
         }
-        addresses.set(relay.placement.address, `relays[${i}]`);
+        if (placement.kind !== "docker") return;
+        const holder = addresses.get(placement.address);
+        if (holder !== undefined) {
+            problems.push({ path: ["relays", i, "placement", "address"], message: `${placement.address} is already used by ${holder}` });
+        }
+        addresses.set(placement.address, `relays[${i}]`);
     });
     return problems;
 }
@@ -303,6 +320,16 @@ function certificates(s: Sections): Problem[] {
     const acme = s.tls?.acme;
     if (acme === undefined && s.policy?.mtaSts === "enforce") {
         problems.push({ path: ["policy", "mtaSts"], message: "enforce makes senders refuse an MX whose certificate they cannot verify, and without tls.acme every MX presents a self-signed one; set tls.acme or keep testing" });
+    }
+    // tls.acme reaches only the hosts the stack runs: a partner's certificate is the partner's to get.
+    if (s.policy?.mtaSts === "enforce") {
+        s.relays?.forEach((relay, i) => {
+            if (relay.placement.kind !== "partner" || relay.placement.caSignedCertificate) return;
+            problems.push({
+                path: ["relays", i, "placement", "caSignedCertificate"],
+                message: `policy.mtaSts: enforce makes senders refuse ${relay.hostname} unless its certificate verifies, and the stack gives a partner's MX none; set caSignedCertificate: true once ${relay.placement.organisation} confirms a CA-signed certificate for ${relay.hostname}, or keep mtaSts at testing`,
+            });
+        });
     }
     if (acme === undefined && s.tls?.relayToPrimary === "verify") {
         problems.push({ path: ["tls", "relayToPrimary"], message: "verify needs a CA-signed certificate on the primary, and without tls.acme it has a self-signed one: the relays would hold every message; set tls.acme or use encrypt" });

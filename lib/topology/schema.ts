@@ -2,6 +2,7 @@
 // rules.ts so that each can name the exact path it objects to.
 import { z } from "zod";
 import { SSH_URL_RE } from "./ssh-url";
+import { canonicalIpv6, notGlobalUnicast } from "./ipv6";
 
 const FQDN_RE = /^(?=.{4,253}$)(?!-)[a-z0-9-]{1,63}(?<!-)(\.(?!-)[a-z0-9-]{1,63}(?<!-))*\.[a-z]{2,63}$/;
 
@@ -23,6 +24,21 @@ const AWS_REGION_RE = /^[a-z]{2}(-gov)?-[a-z]+-\d$/;
 const awsRegion = z.string().regex(AWS_REGION_RE, { message: "expected an AWS region such as eu-central-1" });
 
 const adminCidr = z.cidrv4({ message: "expected an IPv4 CIDR such as 203.0.113.0/24" });
+
+/**
+ * A host's public IPv6 address: global unicast (2000::/3) only, so a link-local, unique local, loopback
+ * or multicast address is refused with what it is. Kept in RFC 5952's form (ipv6.ts), the one every
+ * record, zone file and answer is compared in. The documentation range 2001:db8::/32 passes here (the
+ * example stacks and the lab use it) and is refused for a real deployment (deployable.ts), as
+ * 192.0.2.0/24 is.
+ */
+const ipv6Address = z
+    .ipv6({ message: "expected the host's public IPv6 address, such as 2001:db8::25" })
+    .superRefine((address, ctx) => {
+        const why = notGlobalUnicast(address);
+        if (why !== undefined) ctx.addIssue({ code: "custom", message: why });
+    })
+    .transform(canonicalIpv6);
 
 // Postfix's own time units, so the value can be handed to the relay unchanged.
 export const DURATION_RE = /^([1-9]\d*)([smhdw])$/;
@@ -52,6 +68,12 @@ const awsHostFields = {
     adminSshCidr: adminCidr,
     /** PTR for the Elastic IP; AWS sets it only once the A record resolves publicly (README). */
     reverseDns: z.boolean().default(false),
+    /**
+     * An IPv6 address for the instance (ipv6AddressCount 1, from its subnet's IPv6 block), published as
+     * AAAA at both providers. The subnet (the region's default one without subnetId) must have an IPv6
+     * block and a ::/0 route to its internet gateway (README: IPv6). AWS gives it no reverse DNS.
+     */
+    ipv6: z.boolean().default(false),
 };
 
 /** The intervals AWS Data Lifecycle Manager takes (CreateRule.Interval, HOURS). */
@@ -103,6 +125,8 @@ const awsPrimaryPlacement = z
 const externalPrimaryPlacement = z.strictObject({
     kind: z.literal("external"),
     address: z.ipv4({ message: "expected the primary's public IPv4 address" }),
+    /** Its public IPv6 address, when it has one: published as AAAA at both providers. */
+    address6: ipv6Address.optional(),
     site,
 });
 
@@ -121,6 +145,8 @@ const dockerRelayPlacement = z.strictObject({
         message: "expected an ssh:// Docker host with its user, such as ssh://deploy@relay1.example.net or ssh://deploy@relay1.example.net:2222",
     }),
     address: z.ipv4({ message: "expected the Docker host's public IPv4 address" }),
+    /** The Docker host's public IPv6 address, when it has one: published as AAAA at both providers. */
+    address6: ipv6Address.optional(),
     site,
     platform: z.enum(["linux/amd64", "linux/arm64"]).default("linux/amd64"),
 });
@@ -132,10 +158,34 @@ const awsRelayPlacement = z.strictObject({
     queueVolumeSizeGiB: z.int().min(8).max(16384).default(20),
 });
 
+/**
+ * An MX host another organisation runs (a partner that agreed to relay for our domains): the stack
+ * publishes its MX record (and its A record when its name is in one of our zones), watches its port 25
+ * and hands over what it must install (lib/render/partner.ts); it deploys nothing there.
+ */
+const partnerRelayPlacement = z.strictObject({
+    kind: z.literal("partner"),
+    /** Who runs it: its own failure domain, named in alarms and the runbook. */
+    organisation: z.string().trim().min(1, { message: "name the organisation that runs this MX" }),
+    /** Whom to call when it is down, and where its configuration goes on every recipient change. */
+    contact: z.email({ message: "expected the partner's contact address (its postmaster or operations desk)" }),
+    /** Its public IPv4 addresses, when known: required when its hostname is in one of our zones (we publish its A record). */
+    addresses: z.array(z.ipv4({ message: "expected the partner MX's public IPv4 address" })).default([]),
+    /** Its public IPv6 addresses, when known: AAAA records beside the A records when its hostname is in one of our zones. */
+    addresses6: z.array(ipv6Address).default([]),
+    /** What it runs: which configuration it is given (both are rendered; this says which one it uses). */
+    software: z.enum(["postfix", "sendmail"]).default("postfix"),
+    /**
+     * The partner states that its MX presents a certificate from a public CA for its hostname. The stack
+     * cannot give it one (no ACME here), and policy.mtaSts: enforce needs it.
+     */
+    caSignedCertificate: z.boolean().default(false),
+});
+
 const relay = z.strictObject({
     hostname: fqdn,
     priority,
-    placement: z.discriminatedUnion("kind", [dockerRelayPlacement, awsRelayPlacement]),
+    placement: z.discriminatedUnion("kind", [dockerRelayPlacement, awsRelayPlacement, partnerRelayPlacement]),
 });
 
 const cloudflareProvider = z.strictObject({
@@ -305,3 +355,4 @@ export type MailHost = Primary | Relay;
 export type AwsPrimaryPlacement = z.output<typeof awsPrimaryPlacement>;
 export type DockerRelayPlacement = z.output<typeof dockerRelayPlacement>;
 export type AwsRelayPlacement = z.output<typeof awsRelayPlacement>;
+export type PartnerRelayPlacement = z.output<typeof partnerRelayPlacement>;

@@ -27,6 +27,7 @@ read_environment() {
     PRIMARY_MX=${PRIMARY_MX:-}
     QUEUE_LIFETIME=${QUEUE_LIFETIME:-7d}
     LISTEN_ADDRESS=${LISTEN_ADDRESS:-all}
+    INET_PROTOCOLS=${INET_PROTOCOLS:-ipv4}
     TLS_CERT_FILE=${TLS_CERT_FILE:-}
     TLS_KEY_FILE=${TLS_KEY_FILE:-}
     FLUSH_PROBE_INTERVAL=${FLUSH_PROBE_INTERVAL:-5s}
@@ -100,8 +101,16 @@ read_environment() {
     if ! matches "$STATUS_PORT" '^[1-9][0-9]{0,4}$' || [ "$STATUS_PORT" -gt 65535 ] || [ "$STATUS_PORT" = 25 ]; then
         problem "STATUS_PORT: '$STATUS_PORT' must be a TCP port from 1 to 65535 other than 25"
     fi
-    if [ "$LISTEN_ADDRESS" != all ] && ! matches "$LISTEN_ADDRESS" '^([0-9]{1,3}\.){3}[0-9]{1,3}$'; then
-        problem "LISTEN_ADDRESS: '$LISTEN_ADDRESS' must be an IPv4 address or 'all'"
+    case $INET_PROTOCOLS in
+        ipv4 | all) ;;
+        *) problem "INET_PROTOCOLS: '$INET_PROTOCOLS' must be ipv4 or all (IPv4 and IPv6)" ;;
+    esac
+    if [ "$LISTEN_ADDRESS" = all ] || matches "$LISTEN_ADDRESS" '^([0-9]{1,3}\.){3}[0-9]{1,3}$'; then
+        :
+    elif matches "$LISTEN_ADDRESS" '^[0-9a-f:.]*:[0-9a-f:.]*$'; then
+        [ "$INET_PROTOCOLS" = all ] || problem "LISTEN_ADDRESS: '$LISTEN_ADDRESS' is an IPv6 address; set INET_PROTOCOLS=all to listen on it"
+    else
+        problem "LISTEN_ADDRESS: '$LISTEN_ADDRESS' must be an IPv4 or IPv6 address, or 'all'"
     fi
     if [ -n "$TLS_CERT_FILE$TLS_KEY_FILE" ]; then
         if [ -z "$TLS_CERT_FILE" ] || [ -z "$TLS_KEY_FILE" ]; then

@@ -5,6 +5,7 @@
 
 # The pair Postfix reads. With ACME_DIRECTORY_URL the CA's certificate replaces cert.pem later
 # (certificate.sh, for the same key); the self-signed one serves until then, so mail never waits.
+# Uses acme_enabled and self_signed (certificate.sh).
 ensure_tls() {
     if [ -n "$TLS_CERT_FILE" ]; then
         cert=$TLS_CERT_FILE
@@ -13,6 +14,12 @@ ensure_tls() {
     fi
     cert=$tls_dir/cert.pem
     key=$tls_dir/key.pem
+    # ACME turned off: the CA's last certificate would be served until it expired, unrenewed and
+    # unreported, so the relay goes back to a self-signed pair it keeps valid itself.
+    if [ -s "$cert" ] && ! acme_enabled && ! self_signed "$cert"; then
+        log "ACME_DIRECTORY_URL is not set: replacing the CA's certificate with a self-signed pair"
+        rm -f "$cert" "$key"
+    fi
     if [ ! -s "$cert" ] || [ ! -s "$key" ]; then
         log "generating a self-signed TLS pair for $RELAY_HOSTNAME in $tls_dir"
         (umask 077 && openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=$RELAY_HOSTNAME" \
@@ -21,9 +28,31 @@ ensure_tls() {
 }
 
 # The relay's own public addresses, so Postfix recognises itself in the MX list and never hands
-# mail to an equal or less preferred MX (RFC 5321 5.1), also behind Docker's port mapping.
+# mail to an equal or less preferred MX (RFC 5321 5.1), also behind Docker's port mapping. With
+# INET_PROTOCOLS=all its AAAA too (in brackets, as Postfix writes IPv6 addresses in address lists):
+# Postfix then also tries the MX hosts' IPv6 addresses, its own among them.
 own_addresses() {
-    getent ahostsv4 "$RELAY_HOSTNAME" 2>/dev/null | awk '{print $1}' | sort -u | tr '\n' ' '
+    if [ "$INET_PROTOCOLS" = all ]; then
+        getent ahosts "$RELAY_HOSTNAME" 2>/dev/null | awk '{print $1}' | sort -u | sed 's/^\(.*:.*\)$/[\1]/' | tr '\n' ' '
+    else
+        getent ahostsv4 "$RELAY_HOSTNAME" 2>/dev/null | awk '{print $1}' | sort -u | tr '\n' ' '
+    fi
+}
+
+# inet_interfaces: all, or LISTEN_ADDRESS (an IPv6 one in brackets).
+listen_interfaces() {
+    case $LISTEN_ADDRESS in
+        *:*) printf '[%s]' "$LISTEN_ADDRESS" ;;
+        *) printf '%s' "$LISTEN_ADDRESS" ;;
+    esac
+}
+
+# With IPv6 (INET_PROTOCOLS=all): where a destination has both, the relay's own mail (to the primary,
+# bounces) goes over IPv4 first, the address with reverse DNS (its Docker host's provider sets a PTR
+# for it, AWS only for an Elastic IP): receivers such as Gmail refuse IPv6 senders without one. IPv6
+# is tried when IPv4 fails, and for a destination that has only IPv6.
+address_preference() {
+    [ "$INET_PROTOCOLS" != all ] || echo "smtp_address_preference = ipv4"
 }
 
 # PRIMARY_MX as a nexthop without MX lookup: host -> [host]:25, host:port -> [host]:port.
@@ -85,8 +114,9 @@ mydestination =
 local_transport = error:5.1.1 this relay delivers no mail locally
 alias_maps =
 alias_database =
-inet_interfaces = $LISTEN_ADDRESS
-inet_protocols = ipv4
+inet_interfaces = $(listen_interfaces)
+inet_protocols = $INET_PROTOCOLS
+$(address_preference)
 proxy_interfaces = $proxy
 mynetworks = 127.0.0.0/8
 smtpd_banner = \$myhostname ESMTP

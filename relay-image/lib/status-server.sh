@@ -38,7 +38,11 @@ queue_health_response $(shell_quote "$status_dir/queue-health") $(stale_seconds)
 EOF
     chmod 755 "$www/cgi-bin/index.cgi"
     bind=$STATUS_PORT
-    [ "$LISTEN_ADDRESS" = all ] || bind=$LISTEN_ADDRESS:$STATUS_PORT
+    case $LISTEN_ADDRESS in
+        all) ;;
+        *:*) bind=[$LISTEN_ADDRESS]:$STATUS_PORT ;;
+        *) bind=$LISTEN_ADDRESS:$STATUS_PORT ;;
+    esac
     busybox httpd -f -p "$bind" -h "$www" -u nobody:nogroup &
     status_server_pid=$!
 }
